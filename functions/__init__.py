@@ -1,0 +1,2 @@
+"""Thin Azure Functions adapters: decode the trigger, call the core in ``shared``, let typed
+errors propagate. One Blueprint per trigger."""

@@ -1,0 +1,22 @@
+"""Timer trigger: read the SQL deltas and enqueue batch messages."""
+
+from __future__ import annotations
+
+import logging
+
+import azure.functions as func
+
+from functions.runtime import get_runtime
+from shared.sync_logger import log_event
+
+bp = func.Blueprint()
+log = logging.getLogger("hubsync.functions.planner")
+
+
+@bp.function_name("planner")
+@bp.timer_trigger(arg_name="timer", schedule="%HUBSYNC_SCHEDULE%", run_on_startup=False, use_monitor=True)
+def planner(timer: func.TimerRequest) -> None:
+    if timer.past_due:
+        log_event(log, logging.WARNING, "timer_past_due")
+    result = get_runtime().planner().plan("timer")
+    log_event(log, logging.INFO, "run_enqueued", run_id=result.run_id, rows_read=result.rows, batches=result.batches)

@@ -1,0 +1,288 @@
+"""The worker: one queue message (one batch of source keys) into HubSpot.
+
+For each key it re-reads the current row, maps and validates it against the portal's
+property definitions, and skips it when its payload hashes to what HubSpot last accepted.
+Records HubSpot already knows (a stored id) are updated by id, so a changed email never
+creates a second contact; the others are upserted by the configured ``id_property``.
+When HubSpot refuses a whole batch for one bad input, the batch is split in halves until the
+bad record is isolated and rejected with HubSpot's reason; the rest goes on.
+
+Progress is saved after every HubSpot call, so a retried message resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from shared.config import ObjectConfig, SyncConfig
+from shared.data_validator import PortalSchema
+from shared.error_handler import explain_rejection
+from shared.errors import BatchValidationError, ConfigurationError, MalformedMessage, RecordRejected
+from shared.field_mapper import MappedRecord, map_row
+from shared.hubspot_writer import HubSpotWriter, WriteResult
+from shared.messages import BatchMessage
+from shared.sql_reader import DeltaRow, SourceTable, key_to_json
+from shared.state import RecordState, StateStore
+from shared.sync_logger import log_event
+
+log = logging.getLogger("hubsync.worker")
+
+
+@dataclass
+class BatchCounts:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    failed: int = 0
+    missing: int = 0
+    api_calls: int = 0
+
+    def add(self, other: BatchCounts) -> None:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass
+class _Candidate:
+    source_key: str
+    mapped: MappedRecord
+    hubspot_id: str | None
+    norm_id: str
+
+
+def normalise_id_value(obj: ObjectConfig, value: str) -> str:
+    return value.lower() if obj.id_property == "email" else value
+
+
+def assess(
+    obj: ObjectConfig,
+    schema: PortalSchema,
+    key_jsons: list[str],
+    rows: dict[str, DeltaRow],
+    known: dict[str, RecordState],
+) -> tuple[list[RecordState], dict[str, int], list[_Candidate]]:
+    """Decide, without I/O, what each key needs: missing, rejected, unchanged, or a write."""
+    types = schema.types()
+    settled: list[RecordState] = []
+    tally = {"rejected": 0, "unchanged": 0, "missing": 0}
+    candidates: list[_Candidate] = []
+    for kj in key_jsons:
+        row = rows.get(kj)
+        st = known.get(kj)
+        if row is None:
+            settled.append(RecordState(kj, None, None, None, None, "missing",
+                                       "row no longer in the source (deletes are not synced yet)"))
+            tally["missing"] += 1
+            continue
+        if st and st.hubspot_id and st.source_version and st.source_version > row.version:
+            tally["unchanged"] += 1  # HubSpot already holds a newer version: never write an older one
+            continue
+        try:
+            mapped = map_row(row.row or {}, obj, row.version, types)
+            problems = schema.validate(mapped.properties)
+            if problems:
+                raise RecordRejected("; ".join(problems))
+        except RecordRejected as err:
+            settled.append(RecordState(kj, None, None, None, None, "rejected", err.reason))
+            tally["rejected"] += 1
+            continue
+        if st and st.hubspot_id and st.payload_hash == mapped.payload_hash:
+            settled.append(RecordState(kj, st.hubspot_id, st.id_value, st.payload_hash, row.version, "unchanged"))
+            tally["unchanged"] += 1
+            continue
+        candidates.append(_Candidate(kj, mapped, st.hubspot_id if st else None,
+                                     normalise_id_value(obj, mapped.id_value)))
+    return settled, tally, candidates
+
+
+class SchemaCache:
+    """Portal schemas fetched once per run (or per ``ttl`` seconds in a long-lived worker)."""
+
+    def __init__(self, writer: HubSpotWriter, ttl: float = 900.0) -> None:
+        self._writer = writer
+        self._ttl = ttl
+        self._lock = threading.Lock()
+        self._cache: dict[str, tuple[float, PortalSchema]] = {}
+
+    def get(self, object_type: str) -> PortalSchema:
+        with self._lock:
+            hit = self._cache.get(object_type)
+            if hit and time.monotonic() - hit[0] < self._ttl:
+                return hit[1]
+        schema = self._writer.fetch_schema(object_type)
+        with self._lock:
+            self._cache[object_type] = (time.monotonic(), schema)
+        return schema
+
+
+class SourceCache:
+    """Reflected source tables, one per object, built on first use."""
+
+    def __init__(self, factory: Callable[[ObjectConfig], SourceTable]) -> None:
+        self._factory = factory
+        self._lock = threading.Lock()
+        self._tables: dict[str, SourceTable] = {}
+
+    def get(self, obj: ObjectConfig) -> SourceTable:
+        with self._lock:
+            table = self._tables.get(obj.name)
+            if table is None:
+                table = self._tables[obj.name] = self._factory(obj)
+            return table
+
+
+@dataclass
+class Worker:
+    config: SyncConfig
+    state: StateStore
+    writer: HubSpotWriter
+    sources: SourceCache
+    schemas: SchemaCache
+    on_done: Callable[[BatchMessage, BatchCounts], None] | None = field(default=None)
+
+    def process(self, msg: BatchMessage) -> BatchCounts:
+        """Sync one batch; raises RetryableError/ConfigurationError for the queue to retry."""
+        try:
+            obj = self.config.object(msg.object)
+        except ConfigurationError:
+            raise MalformedMessage(f"message names object {msg.object!r}, which the configuration does not have") from None
+        calls_before = self.writer.calls_in_thread()
+        run = _BatchRun(self, obj, msg)
+        run.execute()
+        run.counts.api_calls = self.writer.calls_in_thread() - calls_before
+        self.state.add_counts(msg.run_id, api_calls=run.counts.api_calls)
+        self.state.batch_finished(msg.batch_id, "done")
+        self.state.maybe_finish_run(msg.run_id)
+        log_event(log, logging.INFO, "batch_done", run_id=msg.run_id, object=obj.name, batch_id=msg.batch_id,
+                  **run.counts.as_dict())
+        if self.on_done:
+            self.on_done(msg, run.counts)
+        return run.counts
+
+
+class _BatchRun:
+    def __init__(self, worker: Worker, obj: ObjectConfig, msg: BatchMessage) -> None:
+        self.w = worker
+        self.obj = obj
+        self.msg = msg
+        self.counts = BatchCounts()
+
+    def _save(self, states: list[RecordState], **counts: int) -> None:
+        self.w.state.save_records(self.obj.name, states, self.msg.run_id)
+        self.w.state.add_counts(self.msg.run_id, **counts)
+        for name, n in counts.items():
+            setattr(self.counts, name, getattr(self.counts, name) + n)
+
+    def _reject(self, source_key: str, reason: str) -> RecordState:
+        self._log_rejection(source_key, reason)
+        return RecordState(source_key, None, None, None, None, "rejected", reason)
+
+    def _log_rejection(self, source_key: str, reason: str) -> None:
+        log_event(log, logging.WARNING, "record_rejected", run_id=self.msg.run_id, object=self.obj.name,
+                  batch_id=self.msg.batch_id, source_key=source_key, reason=reason)
+
+    def execute(self) -> None:
+        obj = self.obj
+        source = self.w.sources.get(obj)
+        schema = self.w.schemas.get(obj.object_type)
+        keys = [tuple(k.k) for k in self.msg.keys]
+        key_jsons = list(dict.fromkeys(key_to_json(k) for k in keys))
+        rows = source.read_rows(keys)
+        known = self.w.state.get_records(obj.name, key_jsons)
+
+        settled, tally, candidates = assess(obj, schema, key_jsons, rows, known)
+        for st in settled:
+            if st.last_outcome == "rejected":
+                self._log_rejection(st.source_key, st.reason or "")
+        candidates = self._drop_duplicates(candidates, settled, tally)
+        self._save(settled, **tally)
+
+        updates = [c for c in candidates if c.hubspot_id]
+        upserts = [c for c in candidates if not c.hubspot_id]
+        gone = self._send(updates, by_id=True)
+        for c in gone:
+            c.hubspot_id = None  # deleted or merged in HubSpot: match again by id_property
+        self._send(upserts + gone, by_id=False)
+
+    def _drop_duplicates(self, candidates: list[_Candidate], settled: list[RecordState],
+                         tally: dict[str, int]) -> list[_Candidate]:
+        """Two source rows may not claim one HubSpot record: it would flip between them."""
+        id_prop = self.obj.id_property
+        owners = self.w.state.owners_of(self.obj.name, [c.norm_id for c in candidates])
+        seen: dict[str, str] = {}
+        kept = []
+        for c in candidates:
+            other = seen.get(c.norm_id) or owners.get(c.norm_id)
+            if other is not None and other != c.source_key:
+                settled.append(self._reject(
+                    c.source_key, f"{id_prop} {c.mapped.id_value!r} is already synced from source key {other}; "
+                                  f"each HubSpot record can have only one source row"))
+                tally["rejected"] += 1
+                continue
+            seen[c.norm_id] = c.source_key
+            kept.append(c)
+        return kept
+
+    def _send(self, items: list[_Candidate], by_id: bool) -> list[_Candidate]:
+        """Send in chunks, splitting a refused chunk to isolate bad records; returns records
+        whose HubSpot id no longer exists (update only)."""
+        gone: list[_Candidate] = []
+        size = self.obj.batch_size
+        for start in range(0, len(items), size):
+            gone += self._send_chunk(items[start:start + size], by_id)
+        return gone
+
+    def _send_chunk(self, chunk: list[_Candidate], by_id: bool) -> list[_Candidate]:
+        if not chunk:
+            return []
+        writer, obj = self.w.writer, self.obj
+        try:
+            if by_id:
+                results, missing = writer.update(
+                    obj.object_type, [(c.hubspot_id or "", c.mapped.properties) for c in chunk], obj.id_property)
+            else:
+                results = writer.upsert(obj.object_type, obj.id_property,
+                                        [(c.mapped.id_value, c.mapped.properties) for c in chunk])
+                missing = set()
+        except BatchValidationError as err:
+            if len(chunk) == 1:
+                state = self._reject(chunk[0].source_key, explain_rejection(str(err)))
+                self._save([state], rejected=1)
+                return []
+            middle = len(chunk) // 2
+            return self._send_chunk(chunk[:middle], by_id) + self._send_chunk(chunk[middle:], by_id)
+        self._record(chunk, results, by_id)
+        return [c for c in chunk if c.hubspot_id in missing]
+
+    def _record(self, chunk: list[_Candidate], results: list[WriteResult], by_id: bool) -> None:
+        if by_id:
+            by_key = {r.hubspot_id: r for r in results}
+            matched = [(c, by_key.get(c.hubspot_id or "")) for c in chunk]
+        else:
+            by_key = {normalise_id_value(self.obj, r.id_value or ""): r for r in results}
+            matched = [(c, by_key.get(c.norm_id)) for c in chunk]
+            if any(r is None for _, r in matched) and len(results) == len(chunk):
+                matched = list(zip(chunk, results, strict=True))  # HubSpot echoed a normalised value
+        states, created, updated = [], 0, 0
+        for c, result in matched:
+            if result is None:
+                continue  # not in the answer: an update by id whose record is gone, retried by upsert
+            new = result.new and not by_id
+            created += new
+            updated += not new
+            states.append(RecordState(c.source_key, result.hubspot_id, c.norm_id, c.mapped.payload_hash,
+                                      c.mapped.version, "created" if new else "updated"))
+        self._save(states, created=created, updated=updated)
+
+
+def describe(msg: Any) -> str:
+    return f"batch {getattr(msg, 'batch_id', '?')} of run {getattr(msg, 'run_id', '?')}"

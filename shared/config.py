@@ -1,0 +1,218 @@
+"""The YAML sync configuration, validated by pydantic when loaded.
+
+Every problem is reported at once with its path, e.g.
+``objects[0].fields.email.transform: unknown transform 'lowr'``. The file never holds a
+secret: a source URL with a password is refused (use ``HUBSYNC_SOURCE_URL``).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from shared.errors import ConfigurationError
+from shared.transforms import TransformSpec, parse_transforms
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_ $#@]*$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldSpec(_Strict):
+    """How one HubSpot property gets its value: from a column (with transforms) or a constant."""
+
+    column: str | None = None
+    constant: str | None = None
+    transform: Any = None
+    required: bool = False
+
+    @field_validator("transform")
+    @classmethod
+    def _check_transform(cls, value: Any) -> tuple[TransformSpec, ...]:
+        return parse_transforms(value)
+
+    @model_validator(mode="after")
+    def _column_or_constant(self) -> FieldSpec:
+        if (self.column is None) == (self.constant is None):
+            raise ValueError("give exactly one of 'column' or 'constant'")
+        if self.column is not None and not _IDENT.match(self.column):
+            raise ValueError(f"column {self.column!r} is not a plain column name")
+        return self
+
+    @property
+    def transforms(self) -> tuple[TransformSpec, ...]:
+        return self.transform or ()
+
+
+class Watermark(_Strict):
+    column: str
+    kind: Literal["rowversion", "integer", "timestamp"]
+
+
+class ObjectConfig(_Strict):
+    """One SQL table (or view) synced to one HubSpot object type."""
+
+    name: str = Field(description="Unique name of this sync, used in state and messages.")
+    object_type: str = Field(description="HubSpot object type: contacts, companies, deals, or a custom one.")
+    table: str = Field(description="Table or view, optionally schema-qualified: 'dbo.Customers'.")
+    key: list[str] = Field(min_length=1, description="Column(s) that identify a source row.")
+    watermark: Watermark
+    id_property: str = Field(description="HubSpot property used to match records: 'email' or a unique one.")
+    fields: dict[str, FieldSpec] = Field(min_length=1)
+    null_values: Literal["clear", "omit"] = "clear"
+    phone_region: str = "US"
+    batch_size: int = Field(default=100, ge=1, le=100)
+    enabled: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        if not re.match(r"^[a-z][a-z0-9_]{0,62}$", value):
+            raise ValueError("must be lowercase letters, digits and '_' (starting with a letter)")
+        return value
+
+    @field_validator("table")
+    @classmethod
+    def _check_table(cls, value: str) -> str:
+        parts = value.split(".")
+        if len(parts) > 2 or not all(_IDENT.match(p) for p in parts):
+            raise ValueError(f"{value!r} is not a table name ('table' or 'schema.table')")
+        return value
+
+    @field_validator("key")
+    @classmethod
+    def _check_key(cls, value: list[str]) -> list[str]:
+        for column in value:
+            if not _IDENT.match(column):
+                raise ValueError(f"column {column!r} is not a plain column name")
+        return value
+
+    @model_validator(mode="after")
+    def _id_property_is_mapped(self) -> ObjectConfig:
+        if self.id_property not in self.fields:
+            raise ValueError(f"id_property {self.id_property!r} must be one of the mapped fields")
+        return self
+
+    @property
+    def schema_name(self) -> str | None:
+        return self.table.split(".")[0] if "." in self.table else None
+
+    @property
+    def table_name(self) -> str:
+        return self.table.split(".")[-1]
+
+    @property
+    def columns(self) -> list[str]:
+        """Every source column this object reads, key and watermark first, without repeats."""
+        wanted = [*self.key, self.watermark.column]
+        wanted += [f.column for f in self.fields.values() if f.column]
+        return list(dict.fromkeys(wanted))
+
+
+class SourceConfig(_Strict):
+    url: str | None = Field(default=None, description="SQLAlchemy URL without a password.")
+    state_schema: str | None = Field(default="hubsync", description="Schema for hubsync's own tables.")
+    table_prefix: str = Field(default="hubsync_", description="Prefix of hubsync's own tables.")
+    page_size: int = Field(default=1000, ge=1, le=100_000)
+
+    @field_validator("url")
+    @classmethod
+    def _no_password(cls, value: str | None) -> str | None:
+        if value and re.match(r"^[a-z0-9+]+://[^/@]*:[^/@]+@", value):
+            raise ValueError("must not contain a password; put the URL in HUBSYNC_SOURCE_URL instead")
+        return value
+
+
+class HubSpotConfig(_Strict):
+    mode: Literal["live", "emulator"] = "live"
+    requests_per_10s: int = Field(default=100, ge=1, le=1000)
+    timeout_seconds: float = Field(default=30, gt=0)
+    max_attempts: int = Field(default=4, ge=1, le=10)
+
+
+class QueueConfig(_Strict):
+    backend: Literal["memory", "azure"] = "memory"
+    max_dequeue_count: int = Field(default=5, ge=1, le=100)
+    visibility_timeout_seconds: float = Field(default=30, ge=0)
+
+
+class SyncConfig(_Strict):
+    version: Literal[1] = 1
+    demo: bool = False
+    source: SourceConfig = SourceConfig()
+    hubspot: HubSpotConfig = HubSpotConfig()
+    queue: QueueConfig = QueueConfig()
+    objects: Annotated[list[ObjectConfig], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> SyncConfig:
+        names = [o.name for o in self.objects]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"object names must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+    def object(self, name: str) -> ObjectConfig:
+        for obj in self.objects:
+            if obj.name == name:
+                return obj
+        raise ConfigurationError(f"no object named {name!r} in the configuration")
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif str(part).startswith(("function-after", "function-before", "function-wrap")):
+            continue
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def format_validation_error(err: ValidationError) -> list[str]:
+    problems = []
+    for item in err.errors():
+        msg = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            msg = "unknown setting"
+        problems.append(f"{_format_loc(tuple(item['loc']))}: {msg}")
+    return problems
+
+
+def parse_config(data: Any, origin: str = "configuration") -> SyncConfig:
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"{origin}: expected a mapping at the top level")
+    try:
+        return SyncConfig.model_validate(data)
+    except ValidationError as err:
+        problems = format_validation_error(err)
+        raise ConfigurationError(
+            f"{origin} has {len(problems)} problem(s):\n  " + "\n  ".join(problems), problems
+        ) from None
+
+
+def load_config(path: str | Path) -> SyncConfig:
+    """Load and validate a YAML configuration; raise ConfigurationError listing every problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigurationError(f"configuration file {str(path)!r} does not exist (set HUBSYNC_CONFIG)") from None
+    except OSError as err:
+        raise ConfigurationError(f"cannot read configuration file {str(path)!r}: {err.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err)
+        raise ConfigurationError(f"{path}: not valid YAML{where}: {problem}") from None
+    return parse_config(data, str(path))

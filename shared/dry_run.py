@@ -1,0 +1,88 @@
+"""``hubsync plan``: what a run would do, writing nothing anywhere.
+
+It reads the same delta a run would, maps and validates each row, compares it with what
+HubSpot last accepted, and asks HubSpot (batch read, no writes) which records already exist,
+to count creates vs updates and show a sample of per-field changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from shared.batch_processor import _Candidate, assess, normalise_id_value
+from shared.config import ObjectConfig
+from shared.data_validator import PortalSchema
+from shared.runtime import Runtime
+from shared.sql_reader import key_to_json
+
+
+@dataclass
+class FieldChange:
+    source_key: str
+    action: str
+    changes: dict[str, tuple[str | None, str]]
+
+
+@dataclass
+class ObjectPreview:
+    name: str
+    rows: int = 0
+    create: int = 0
+    update: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    missing: int = 0
+    samples: list[FieldChange] = field(default_factory=list)
+    rejections: list[tuple[str, str]] = field(default_factory=list)
+
+
+def preview(rt: Runtime, obj: ObjectConfig, schema: PortalSchema, sample: int = 5, full: bool = False,
+            on_page: Callable[[int], None] | None = None) -> ObjectPreview:
+    out = ObjectPreview(obj.name)
+    source = rt.source_table(obj)
+    after = None if full else rt.state.get_position(obj.name)
+    for page in source.iter_delta(after, rt.config.source.page_size, full_rows=True):
+        out.rows += len(page)
+        rows = {key_to_json(r.key): r for r in page}
+        known = rt.state.get_records(obj.name, list(rows))
+        settled, tally, candidates = assess(obj, schema, list(rows), rows, known)
+        out.unchanged += tally["unchanged"]
+        out.rejected += tally["rejected"]
+        out.missing += tally["missing"]
+        for st in settled:
+            if st.last_outcome == "rejected" and len(out.rejections) < max(sample, 20):
+                out.rejections.append((st.source_key, st.reason or ""))
+        for start in range(0, len(candidates), 100):
+            _compare(rt, obj, candidates[start:start + 100], out, sample)
+        if on_page:
+            on_page(len(page))
+    return out
+
+
+def _compare(rt: Runtime, obj: ObjectConfig, chunk: list[_Candidate], out: ObjectPreview, sample: int) -> None:
+    props = list(obj.fields)
+    by_id = [c for c in chunk if c.hubspot_id]
+    by_value = [c for c in chunk if not c.hubspot_id]
+    current: dict[str, dict] = {}
+    if by_id:
+        found = rt.writer.read(obj.object_type, [c.hubspot_id or "" for c in by_id], props)
+        current.update({c.source_key: found[c.hubspot_id or ""] for c in by_id if c.hubspot_id in found})
+    if by_value:
+        found = rt.writer.read(obj.object_type, [c.mapped.id_value for c in by_value], props, obj.id_property)
+        for c in by_value:
+            hit = found.get(normalise_id_value(obj, c.mapped.id_value)) or found.get(c.mapped.id_value)
+            if hit:
+                current[c.source_key] = hit
+    for c in chunk:
+        before = current.get(c.source_key)
+        action = "update" if before else "create"
+        out.update += action == "update"
+        out.create += action == "create"
+        if len(out.samples) < sample:
+            old = (before or {}).get("properties", {})
+            changes = {
+                name: (old.get(name), value) for name, value in c.mapped.properties.items()
+                if (old.get(name) or "") != value
+            }
+            out.samples.append(FieldChange(c.source_key, action, changes))

@@ -1,0 +1,120 @@
+"""One place that turns a HubSpot response (or a transport failure) into a hubsync error.
+
+- 401/403 -> AuthenticationError (configuration: fix the token or its scopes)
+- 404 on an object type -> ConfigurationError
+- 400 VALIDATION_ERROR, 409 CONFLICT -> BatchValidationError (the batch is split to find the row)
+- 429, 423, 477, 5xx/52x, timeouts, dropped connections -> RetryableError with a delay
+- anything else -> RetryableError (unknown errors are retryable; poison catches the persistent ones)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from shared.errors import (
+    AuthenticationError,
+    BatchValidationError,
+    ConfigurationError,
+    HubsyncError,
+    RetryableError,
+)
+
+TEN_SECONDLY_WAIT = 10.0
+LOCKED_WAIT = 2.0
+
+
+def _body(text: Any) -> dict[str, Any]:
+    if isinstance(text, bytes | bytearray):
+        text = text.decode("utf-8", "replace")
+    if not isinstance(text, str) or not text:
+        return {}
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return {"message": text[:300]}
+    return data if isinstance(data, dict) else {}
+
+
+def classify_response(status: int, body: Any, headers: Mapping[str, str] | None = None,
+                      what: str = "HubSpot request") -> HubsyncError:
+    """The error a non-2xx HubSpot answer means."""
+    data = _body(body)
+    headers = {k.lower(): v for k, v in (headers or {}).items()}
+    message = str(data.get("message") or "")[:500]
+    category = data.get("category") or data.get("errorType")
+    cid = data.get("correlationId")
+    tail = f" (correlationId {cid})" if cid else ""
+    if status == 401:
+        return AuthenticationError(
+            f"HubSpot refused the access token (401 {category or 'INVALID_AUTHENTICATION'}): "
+            f"check HUBSPOT_ACCESS_TOKEN{tail}"
+        )
+    if status == 403:
+        return AuthenticationError(
+            f"HubSpot denied {what} (403 {category or 'FORBIDDEN'}): the private app needs the CRM "
+            f"read/write scopes for this object: {message}{tail}"
+        )
+    if status == 429:
+        policy = data.get("policyName") or ""
+        wait = 3600.0 if policy == "DAILY" else TEN_SECONDLY_WAIT
+        return RetryableError(f"HubSpot rate limit reached ({policy or 'RATE_LIMIT'}) on {what}{tail}",
+                              retry_after=wait, status=429)
+    if status == 423:
+        return RetryableError(f"HubSpot locked the records (423) on {what}{tail}", retry_after=LOCKED_WAIT,
+                              status=423)
+    retry_after = _retry_after(headers.get("retry-after"))
+    if status == 477 or status >= 500:
+        return RetryableError(f"HubSpot unavailable ({status}) on {what}: {message}{tail}",
+                              retry_after=retry_after, status=status)
+    if status == 404:
+        return ConfigurationError(f"HubSpot answered 404 to {what}: {message or 'not found'}{tail}")
+    if status in (400, 409, 413, 414, 422):
+        return BatchValidationError(f"{category or status}: {message}{tail}", status=status, category=category)
+    return RetryableError(f"unexpected HubSpot answer {status} to {what}: {message}{tail}",
+                          retry_after=retry_after, status=status)
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+def classify_exception(err: BaseException, what: str = "HubSpot request") -> HubsyncError:
+    """Map an SDK or transport exception to a hubsync error.
+
+    Every generated API package has its own ``ApiException`` class, so the SDK's errors are
+    recognised by their ``status``/``body`` attributes rather than by class.
+    """
+    if isinstance(err, HubsyncError):
+        return err
+    status = getattr(err, "status", None)
+    if isinstance(status, int) and status > 0:
+        headers = getattr(err, "headers", None) or {}
+        return classify_response(status, getattr(err, "body", None), dict(headers), what)
+    name = type(err).__name__
+    return RetryableError(f"HubSpot unreachable during {what}: {name}: {str(err).splitlines()[0][:200] if str(err) else ''}")
+
+
+_EMBEDDED = re.compile(r"(\[\{.*\}\])", re.S)
+
+
+def explain_rejection(message: str) -> str:
+    """A short reason from HubSpot's validation message, whose detail is JSON inside the text."""
+    match = _EMBEDDED.search(message)
+    if match:
+        try:
+            items = json.loads(match.group(1))
+            parts = [
+                f"{i.get('name', '?')}: {i.get('error', 'INVALID')} ({i.get('message', '')})".strip()
+                for i in items if isinstance(i, dict)
+            ]
+            if parts:
+                return "HubSpot rejected " + "; ".join(parts)
+        except ValueError:
+            pass
+    return "HubSpot rejected the record: " + message[:500]

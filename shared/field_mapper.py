@@ -1,0 +1,72 @@
+"""SQL row -> HubSpot properties. Pure code, no I/O.
+
+``map_row`` applies each field's transforms, turns values into HubSpot's wire strings
+(using the property's type when the portal schema is known), enforces required fields and
+returns the properties with a stable hash of them. Every problem of a row is collected, so
+the recorded reason names all the fields to fix at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from shared.config import ObjectConfig
+from shared.errors import RecordRejected
+from shared.transforms import apply_transforms, to_hubspot_string
+
+
+@dataclass(frozen=True)
+class MappedRecord:
+    """A row ready for HubSpot: its source key, properties and their hash."""
+
+    key: tuple[Any, ...]
+    version: str
+    properties: dict[str, str]
+    id_value: str
+    payload_hash: str
+
+
+def payload_hash(properties: Mapping[str, str]) -> str:
+    """A stable hash of a payload: the same properties always give the same hash."""
+    canonical = json.dumps(dict(sorted(properties.items())), ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def map_row(
+    row: Mapping[str, Any],
+    obj: ObjectConfig,
+    version: str,
+    prop_types: Mapping[str, str] | None = None,
+) -> MappedRecord:
+    """Map one source row; raise ``RecordRejected`` listing every field that cannot be mapped."""
+    prop_types = prop_types or {}
+    properties: dict[str, str] = {}
+    problems: list[str] = []
+    for prop, spec in obj.fields.items():
+        raw = spec.constant if spec.constant is not None else row.get(spec.column)  # type: ignore[arg-type]
+        try:
+            value = apply_transforms(raw, spec.transforms, obj.phone_region)
+            if value is None or value == "":
+                if spec.required or prop == obj.id_property:
+                    source = f"column {spec.column}" if spec.column else "constant"
+                    problems.append(f"{prop}: required value is empty ({source})")
+                elif value == "" or obj.null_values == "clear":
+                    properties[prop] = ""
+                continue
+            properties[prop] = to_hubspot_string(value, prop_types.get(prop))
+        except RecordRejected as err:
+            problems.append(f"{prop}: {err.reason}")
+    if problems:
+        raise RecordRejected("; ".join(problems))
+    key = tuple(row[c] for c in obj.key)
+    return MappedRecord(
+        key=key,
+        version=version,
+        properties=properties,
+        id_value=properties[obj.id_property],
+        payload_hash=payload_hash(properties),
+    )

@@ -1,0 +1,211 @@
+"""HubSpot through the official SDK: the portal schema, batch upsert/update/read.
+
+One generated API object per thread (the SDK's ``ApiClient.last_response`` is not thread
+safe); every call goes through the shared ``RateBudget``, retries transient failures a few
+times with the delay HubSpot asks for, and otherwise raises a classified hubsync error.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pydantic import SecretStr
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
+
+from shared.data_validator import PortalSchema, PropertyDef
+from shared.error_handler import classify_exception
+from shared.errors import ConfigurationError, RetryableError
+from shared.throttle import RateBudget
+
+T = TypeVar("T")
+MAX_BATCH = 100
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    hubspot_id: str
+    id_value: str | None
+    new: bool
+    properties: dict[str, Any]
+
+
+def _wait(retry_state: Any) -> float:
+    err = retry_state.outcome.exception()
+    hint = getattr(err, "retry_after", None)
+    return hint if hint is not None else min(2.0 ** retry_state.attempt_number, 30.0)
+
+
+class HubSpotWriter:
+    def __init__(
+        self,
+        token: SecretStr,
+        base_url: str | None = None,
+        budget: RateBudget | None = None,
+        timeout: float = 30.0,
+        max_attempts: int = 4,
+        client_side_validation: bool = False,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._token = token
+        self.base_url = (base_url or "https://api.hubapi.com").rstrip("/")
+        self.budget = budget or RateBudget(100)
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self._csv = client_side_validation
+        self._sleep = sleep
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self.api_calls = 0
+
+    def __repr__(self) -> str:
+        return f"HubSpotWriter(base_url={self.base_url!r}, token=**********)"
+
+    # -- SDK plumbing --
+
+    def _client(self) -> Any:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            from hubspot import HubSpot
+
+            client = HubSpot(access_token=self._token.get_secret_value(), host=self.base_url,
+                             client_side_validation=self._csv)
+            self._local.client = client
+            self._local.batch = client.crm.objects.batch_api
+            self._local.properties = client.crm.properties.core_api
+        return client
+
+    def _api(self, name: str) -> Any:
+        self._client()
+        return getattr(self._local, name)
+
+    def _call(self, what: str, fn: Callable[[], tuple[Any, int, Any]]) -> tuple[Any, int]:
+        def attempt() -> tuple[Any, int]:
+            self.budget.acquire()
+            with self._lock:
+                self.api_calls += 1
+            self._local.calls = getattr(self._local, "calls", 0) + 1
+            try:
+                data, status, headers = fn()
+            except Exception as err:  # noqa: BLE001 - classified below
+                classified = classify_exception(err, what)
+                if isinstance(classified, RetryableError) and classified.status == 429:
+                    self.budget.pause(classified.retry_after or 10.0)
+                raise classified from None
+            self.budget.observe(dict(headers or {}))
+            return data, status
+
+        retrying = Retrying(
+            retry=retry_if_exception_type(RetryableError),
+            stop=stop_after_attempt(self.max_attempts),
+            wait=_wait,
+            sleep=self._sleep,
+            reraise=True,
+        )
+        return retrying(attempt)
+
+    def calls_in_thread(self) -> int:
+        """Calls made by the current thread (a worker thread's batches are its own)."""
+        return getattr(self._local, "calls", 0)
+
+    # -- schema --
+
+    def fetch_schema(self, object_type: str) -> PortalSchema:
+        """The portal's property definitions of ``object_type`` (one call)."""
+        api = self._api("properties")
+        try:
+            data, _ = self._call(
+                f"GET /crm/v3/properties/{object_type}",
+                lambda: api.get_all_with_http_info(object_type, archived=False, _request_timeout=self.timeout),
+            )
+        except ConfigurationError as err:
+            if "404" in str(err):
+                raise ConfigurationError(
+                    f"HubSpot has no object type {object_type!r}: check object_type in the configuration"
+                ) from None
+            raise
+        return PortalSchema(object_type, [PropertyDef.from_sdk(p) for p in data.results or []])
+
+    # -- writes --
+
+    def upsert(self, object_type: str, id_property: str,
+               items: Sequence[tuple[str, dict[str, str]]]) -> list[WriteResult]:
+        """Create or update by ``id_property``; items are (id value, properties)."""
+        from hubspot.crm.objects import BatchInputSimplePublicObjectBatchInputUpsert as Batch
+        from hubspot.crm.objects import SimplePublicObjectBatchInputUpsert as Input
+
+        _check_size(items)
+        body = Batch(inputs=[Input(id=v, id_property=id_property, properties=p) for v, p in items])
+        api = self._api("batch")
+        data, _status = self._call(
+            f"POST /crm/v3/objects/{object_type}/batch/upsert",
+            lambda: api.upsert_with_http_info(object_type, body, _request_timeout=self.timeout),
+        )
+        return self._results(data, id_property, what="upsert")
+
+    def update(self, object_type: str, items: Sequence[tuple[str, dict[str, str]]],
+               id_property: str | None = None) -> tuple[list[WriteResult], set[str]]:
+        """Update by HubSpot record id; returns the results and the ids HubSpot no longer has."""
+        from hubspot.crm.objects import BatchInputSimplePublicObjectBatchInput as Batch
+        from hubspot.crm.objects import SimplePublicObjectBatchInput as Input
+
+        _check_size(items)
+        body = Batch(inputs=[Input(id=i, properties=p) for i, p in items])
+        api = self._api("batch")
+        data, _status = self._call(
+            f"POST /crm/v3/objects/{object_type}/batch/update",
+            lambda: api.update_with_http_info(object_type, body, _request_timeout=self.timeout),
+        )
+        missing: set[str] = set()
+        for error in getattr(data, "errors", None) or []:
+            if (getattr(error, "category", "") or "") == "OBJECT_NOT_FOUND" or "not exist" in (error.message or ""):
+                for ids in (getattr(error, "context", None) or {}).values():
+                    missing.update(ids)
+            else:
+                from shared.errors import BatchValidationError
+
+                raise BatchValidationError(f"{error.category}: {error.message}", category=error.category)
+        return self._results(data, id_property, what="update"), missing
+
+    def read(self, object_type: str, ids: Sequence[str], properties: Sequence[str],
+             id_property: str | None = None) -> dict[str, dict[str, Any]]:
+        """Current values, by id (or by ``id_property`` value); absent records are left out."""
+        from hubspot.crm.objects import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
+
+        if not ids:
+            return {}
+        body = BatchReadInputSimplePublicObjectId(
+            inputs=[SimplePublicObjectId(id=i) for i in ids], properties=list(properties),
+            properties_with_history=[], id_property=id_property,
+        )
+        api = self._api("batch")
+        data, _ = self._call(
+            f"POST /crm/v3/objects/{object_type}/batch/read",
+            lambda: api.read_with_http_info(object_type, body, archived=False, _request_timeout=self.timeout),
+        )
+        out = {}
+        for result in getattr(data, "results", None) or []:
+            props = dict(result.properties or {})
+            key = props.get(id_property, result.id) if id_property else result.id
+            if id_property == "email" and key:
+                key = key.lower()
+            out[str(key)] = {"id": result.id, "properties": props}
+        return out
+
+    def _results(self, data: Any, id_property: str | None, what: str) -> list[WriteResult]:
+        if data is None:
+            raise RetryableError(f"HubSpot {what} answered with no body")
+        results = []
+        for r in data.results or []:
+            props = dict(r.properties or {})
+            value = props.get(id_property) if id_property else None
+            results.append(WriteResult(str(r.id), value, bool(getattr(r, "new", False)), props))
+        return results
+
+
+def _check_size(items: Sequence[Any]) -> None:
+    if not 0 < len(items) <= MAX_BATCH:
+        raise ValueError(f"a HubSpot batch holds 1 to {MAX_BATCH} inputs, not {len(items)}")

@@ -1,0 +1,93 @@
+"""What the queue functions (and the CLI's drain) do with one message.
+
+``handle`` runs a batch message through the worker. A malformed message can never succeed:
+it is parked in the durable poison store at once, with its reason. A rate-limited batch is
+re-queued with a delay (without spending a poison attempt) a bounded number of times. Any
+other failure is recorded on the batch and re-raised, so the queue redelivers it and, after
+``maxDequeueCount`` tries, moves it to the poison queue, where ``park`` stores it durably.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from shared.batch_processor import Worker
+from shared.errors import MalformedMessage, RetryableError
+from shared.messages import BatchMessage, peek_batch_id
+from shared.queues import Queue
+from shared.sql_reader import key_to_json
+from shared.state import RecordState, StateStore
+from shared.sync_logger import log_event
+
+log = logging.getLogger("hubsync.queue")
+MAX_DEFERRALS = 20
+
+
+@dataclass
+class MessageHandler:
+    worker: Worker
+    state: StateStore
+    queue: Queue | None
+    queue_name: str
+    max_deferrals: int = MAX_DEFERRALS
+
+    def handle(self, body: str, dequeue_count: int = 1, message_id: str | None = None) -> str:
+        """Process one message body; returns 'done', 'parked' or 'deferred', or raises to retry."""
+        try:
+            msg = BatchMessage.from_json(body)
+        except MalformedMessage as err:
+            self._park(body, message_id, dequeue_count, None, f"malformed message: {err}")
+            return "parked"
+        try:
+            self.worker.process(msg)
+            return "done"
+        except MalformedMessage as err:
+            self._park(body, message_id, dequeue_count, msg, str(err))
+            return "parked"
+        except RetryableError as err:
+            if err.status == 429 and self.queue is not None and msg.deferrals < self.max_deferrals:
+                delay = err.retry_after or 10.0
+                self.queue.send(msg.model_copy(update={"deferrals": msg.deferrals + 1}).to_json(),
+                                visibility_timeout=delay)
+                log_event(log, logging.WARNING, "rate_limited", run_id=msg.run_id, object=msg.object,
+                          batch_id=msg.batch_id, delay_s=delay, deferrals=msg.deferrals + 1)
+                return "deferred"
+            self._failed(msg, err, dequeue_count)
+            raise
+        except Exception as err:
+            self._failed(msg, err, dequeue_count)
+            raise
+
+    def _failed(self, msg: BatchMessage, err: Exception, dequeue_count: int) -> None:
+        text = f"{type(err).__name__}: {err}"[:2000]
+        self.state.batch_finished(msg.batch_id, "failed", text)
+        log_event(log, logging.WARNING, "batch_failed", run_id=msg.run_id, object=msg.object,
+                  batch_id=msg.batch_id, attempt=dequeue_count, error=text)
+
+    def park(self, body: str, message_id: str | None = None, dequeue_count: int | None = None,
+             queue: str | None = None) -> int:
+        """Store a poison-queue message durably, with the last error its batch met."""
+        try:
+            msg: BatchMessage | None = BatchMessage.from_json(body)
+        except MalformedMessage:
+            msg = None
+        batch_id = msg.batch_id if msg else peek_batch_id(body)
+        error = (self.state.batch_error(batch_id) if batch_id else None) or "failed every delivery attempt"
+        return self._park(body, message_id, dequeue_count, msg, error, queue=queue)
+
+    def _park(self, body: str, message_id: str | None, dequeue_count: int | None, msg: BatchMessage | None,
+              error: str, queue: str | None = None) -> int:
+        poison_id = self.state.park_poison(queue or self.queue_name, body, message_id, dequeue_count,
+                                           msg.batch_id if msg else peek_batch_id(body), error)
+        if msg is not None:
+            reason = f"batch parked in poison store #{poison_id}: {error}"[:2000]
+            keys = [key_to_json(k.k) for k in msg.keys]
+            self.state.save_records(msg.object, [RecordState(k, None, None, None, None, "failed", reason)
+                                                 for k in keys], msg.run_id)
+            self.state.add_counts(msg.run_id, failed=len(keys))
+            self.state.batch_finished(msg.batch_id, "poisoned", error[:2000])
+            self.state.maybe_finish_run(msg.run_id)
+        log_event(log, logging.ERROR, "message_parked", poison_id=poison_id,
+                  batch_id=msg.batch_id if msg else None, error=error[:500])
+        return poison_id

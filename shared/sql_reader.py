@@ -1,0 +1,294 @@
+"""Reading the source: deltas by watermark with keyset pagination, and rows by key.
+
+SQLAlchemy Core builds every statement; table and column names from the configuration are
+checked against the reflected table and quoted by the dialect, never formatted into SQL text.
+Deltas are streamed page by page on ``(watermark, key)``, so memory does not grow with the
+size of the delta.
+
+A *version* is the watermark value of a row in a canonical text form that sorts like the
+value itself (fixed-width hex for rowversion, zero-padded integers, ISO timestamps), so state
+can compare versions without knowing their type.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    MetaData,
+    Table,
+    and_,
+    create_engine,
+    false,
+    or_,
+    select,
+)
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import (
+    ArgumentError,
+    NoSuchModuleError,
+    NoSuchTableError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.sql.elements import ColumnElement
+
+from shared import mssql
+from shared.config import ObjectConfig
+from shared.errors import RetryableError, SourceError
+
+Key = tuple[Any, ...]
+
+
+def encode_version(kind: str, value: Any) -> str:
+    """Canonical, sortable text of a watermark value."""
+    if value is None:
+        raise SourceError("a row has a NULL watermark; give the watermark column a NOT NULL default")
+    if kind == "rowversion":
+        if isinstance(value, int):
+            return f"{value:016x}"
+        return bytes(value).hex().rjust(16, "0")
+    if kind == "integer":
+        number = int(value)
+        if number < 0:
+            raise SourceError(f"watermark value {number} is negative; integer watermarks must be >= 0")
+        return f"{number:020d}"
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%f")
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    raise SourceError(f"watermark value of type {type(value).__name__} does not fit kind {kind!r}")
+
+
+def decode_version(kind: str, text: str) -> Any:
+    """The value to bind in a query for a canonical version."""
+    if kind == "rowversion":
+        return bytes.fromhex(text)
+    if kind == "integer":
+        return int(text)
+    return dt.datetime.fromisoformat(text)
+
+
+def key_to_json(key: Sequence[Any]) -> str:
+    """A source key as stable JSON text (state column, message body)."""
+    return json.dumps([_jsonable(v) for v in key], separators=(",", ":"))
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a delta resumes: after this (version, key)."""
+
+    version: str
+    key: tuple[Any, ...] | None = None
+
+    def to_json(self) -> str:
+        return json.dumps({"version": self.version, "key": list(self.key) if self.key else None})
+
+    @classmethod
+    def from_json(cls, text: str) -> Position:
+        data = json.loads(text)
+        return cls(data["version"], tuple(data["key"]) if data.get("key") else None)
+
+
+@dataclass(frozen=True)
+class DeltaRow:
+    key: Key
+    version: str
+    row: Mapping[str, Any] | None = None
+
+
+def describe_url(url: str | URL) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable URL>"
+
+
+def create_source_engine(url: str, sql_auth: str | None = None, credential: Any = None) -> Engine:
+    """An engine for the source; SQL Server's driver is imported only when used."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise SourceError(
+            "the source URL is not a SQLAlchemy URL (e.g. mssql+pyodbc://..., postgresql+psycopg://..., "
+            "sqlite:///file.db); check HUBSYNC_SOURCE_URL or source.url"
+        ) from None
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if parsed.get_backend_name() == "sqlite":
+        kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+    if parsed.get_backend_name() == "mssql":
+        kwargs["fast_executemany"] = True
+        if "driver" not in parsed.query and not parsed.query.get("odbc_connect"):
+            parsed = parsed.update_query_dict({"driver": mssql.SQLSERVER_DRIVER_HINT})
+    try:
+        engine = create_engine(parsed, **kwargs)
+    except NoSuchModuleError:
+        raise SourceError(f"unsupported source database {parsed.drivername!r}") from None
+    except ImportError as err:
+        drivers = mssql.installed_drivers() if parsed.get_backend_name() == "mssql" else []
+        hint = f"; installed ODBC drivers: {drivers}" if drivers else ""
+        raise SourceError(f"the driver for {parsed.drivername} cannot be loaded: {err}{hint}") from None
+    if parsed.get_backend_name() == "mssql" and sql_auth == "managed-identity":
+        if credential is None:
+            from azure.identity import DefaultAzureCredential
+
+            credential = DefaultAzureCredential()
+        mssql.attach_managed_identity(engine, credential)
+    if parsed.get_backend_name() == "sqlite":
+        from sqlalchemy import event
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _rec):  # type: ignore[no-untyped-def]
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+    return engine
+
+
+def check_connection(engine: Engine) -> None:
+    try:
+        with engine.connect() as conn:
+            conn.execute(select(1))
+    except SQLAlchemyError as err:
+        raise SourceError(
+            f"cannot connect to the source database {describe_url(engine.url)}: {_short(err)}"
+        ) from None
+
+
+def _short(err: BaseException) -> str:
+    orig = getattr(err, "orig", None) or err
+    return str(orig).strip().splitlines()[0][:300]
+
+
+class SourceTable:
+    """One configured table, reflected and checked against the configuration."""
+
+    def __init__(self, engine: Engine, obj: ObjectConfig, label: str | None = None) -> None:
+        self.engine = engine
+        self.obj = obj
+        label = label or f"object {obj.name!r}"
+        try:
+            self.table = Table(obj.table_name, MetaData(), schema=obj.schema_name, autoload_with=engine)
+        except NoSuchTableError:
+            raise SourceError(
+                f"{label}: table {obj.table!r} does not exist in {describe_url(engine.url)}"
+            ) from None
+        except SQLAlchemyError as err:
+            raise SourceError(
+                f"{label}: cannot read table {obj.table!r} from {describe_url(engine.url)}: {_short(err)}"
+            ) from None
+        by_lower = {c.name.lower(): c for c in self.table.columns}
+        missing = [c for c in obj.columns if c.lower() not in by_lower]
+        if missing:
+            available = ", ".join(sorted(c.name for c in self.table.columns))
+            raise SourceError(
+                f"{label}: table {obj.table!r} has no column(s) {', '.join(repr(m) for m in missing)} "
+                f"(it has: {available})"
+            )
+        self._col: dict[str, Column[Any]] = {c: by_lower[c.lower()] for c in obj.columns}
+        self.key_cols = [self._col[c] for c in obj.key]
+        self.wm_col = self._col[obj.watermark.column]
+        self.kind = obj.watermark.kind
+        self.is_mssql = engine.dialect.name == "mssql"
+
+    # -- statements (built here so the T-SQL can be compiled and checked in tests) --
+
+    def delta_statement(self, after: Position | None, page_size: int, full_rows: bool = False):  # type: ignore[no-untyped-def]
+        cols = [self._col[c] for c in self.obj.columns] if full_rows else [*self.key_cols, self.wm_col]
+        stmt = select(*cols)
+        conditions: list[ColumnElement[bool]] = []
+        if after is not None:
+            conditions.append(self._after(after))
+        if self.kind == "rowversion" and self.is_mssql:
+            conditions.append(self.wm_col < mssql.min_active_rowversion())
+        if conditions:
+            stmt = stmt.where(and_(*conditions))
+        return stmt.order_by(self.wm_col, *self.key_cols).limit(page_size)
+
+    def _after(self, pos: Position) -> ColumnElement[bool]:
+        bound = decode_version(self.kind, pos.version)
+        if pos.key is None:
+            # A new run: rowversion and integer versions are unique per change; timestamps are
+            # not, so rows sharing the last timestamp are read again (unchanged rows cost nothing).
+            return self.wm_col >= bound if self.kind == "timestamp" else self.wm_col > bound
+        # Row-value comparison spelled out, since SQL Server has no (a, b) > (x, y).
+        clauses: list[ColumnElement[bool]] = [self.wm_col > bound]
+        equal: list[ColumnElement[bool]] = [self.wm_col == bound]
+        for col, value in zip(self.key_cols, pos.key, strict=True):
+            clauses.append(and_(*equal, col > value))
+            equal.append(col == value)
+        return or_(*clauses)
+
+    def rows_statement(self, keys: Sequence[Key]):  # type: ignore[no-untyped-def]
+        cols = [self._col[c] for c in self.obj.columns]
+        if not keys:
+            return select(*cols).where(false())
+        if len(self.key_cols) == 1:
+            cond = self.key_cols[0].in_([k[0] for k in keys])
+        else:
+            cond = or_(*(and_(*(c == v for c, v in zip(self.key_cols, k, strict=True))) for k in keys))
+        return select(*cols).where(cond)
+
+    # -- reading --
+
+    def iter_delta(
+        self, after: Position | None, page_size: int, full_rows: bool = False
+    ) -> Iterator[list[DeltaRow]]:
+        """Pages of changed rows in (watermark, key) order, each page a fresh query."""
+        position = after
+        while True:
+            stmt = self.delta_statement(position, page_size, full_rows)
+            try:
+                with self.engine.connect() as conn:
+                    result = conn.execute(stmt).mappings().all()
+            except OperationalError as err:
+                raise RetryableError(f"object {self.obj.name!r}: the source database failed: {_short(err)}") from None
+            except SQLAlchemyError as err:
+                raise SourceError(f"object {self.obj.name!r}: reading the delta failed: {_short(err)}") from None
+            if not result:
+                return
+            page = [self._delta_row(r, full_rows) for r in result]
+            yield page
+            last = page[-1]
+            position = Position(last.version, last.key)
+            if len(result) < page_size:
+                return
+
+    def _delta_row(self, r: Mapping[str, Any], full_rows: bool) -> DeltaRow:
+        key = tuple(r[c.name] for c in self.key_cols)
+        version = encode_version(self.kind, r[self.wm_col.name])
+        row = {name: r[col.name] for name, col in self._col.items()} if full_rows else None
+        return DeltaRow(key, version, row)
+
+    def read_rows(self, keys: Sequence[Key]) -> dict[str, DeltaRow]:
+        """Current rows for ``keys``, by ``key_to_json(key)``; keys of deleted rows are absent."""
+        out: dict[str, DeltaRow] = {}
+        try:
+            with self.engine.connect() as conn:
+                for r in conn.execute(self.rows_statement(keys)).mappings():
+                    row = self._delta_row(r, True)
+                    out[key_to_json(row.key)] = row
+        except OperationalError as err:
+            raise RetryableError(f"object {self.obj.name!r}: the source database failed: {_short(err)}") from None
+        except SQLAlchemyError as err:
+            raise SourceError(f"object {self.obj.name!r}: reading rows failed: {_short(err)}") from None
+        return out

@@ -1,0 +1,74 @@
+"""Structured, privacy-aware logging.
+
+``log_event`` writes one line per event with its fields as ``extra`` (Application Insights
+turns them into customDimensions through the Functions host or OpenTelemetry) and as
+``key=value`` text for consoles. Tokens never reach a log: ``MaskingFilter`` removes bearer
+tokens and, at INFO and above, masks emails and phone numbers.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
+_PHONE = re.compile(r"(?<![\w-])\+?\d[\d\s().-]{7,}\d(?![\w-])")
+_BEARER = re.compile(r"(?i)(bearer\s+|access_token=|pat-[a-z0-9]{2,4}-)[A-Za-z0-9._\-]+")
+
+
+def mask(text: str) -> str:
+    """Mask emails (keeping the first character and the domain) and phone numbers."""
+    text = _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
+    return _PHONE.sub(lambda m: "***" + m.group(0)[-2:], text)
+
+
+def scrub_secrets(text: str) -> str:
+    return _BEARER.sub(lambda m: m.group(1) + "[redacted]", text)
+
+
+class MaskingFilter(logging.Filter):
+    """Redacts tokens always, and personal data at INFO and above."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = scrub_secrets(message)
+        if record.levelno >= logging.INFO:
+            cleaned = mask(cleaned)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        for key in ("reason", "source_key"):
+            value = getattr(record, key, None)
+            if isinstance(value, str) and record.levelno >= logging.INFO:
+                setattr(record, key, mask(scrub_secrets(value)))
+        return True
+
+
+def log_event(logger: logging.Logger, level: int, event: str, **fields: Any) -> None:
+    """Log ``event`` with ``fields`` as structured dimensions."""
+    text = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
+    logger.log(level, "%s %s", event, text, extra={"event": event, **fields, "custom_dimensions": {"event": event, **fields}})
+
+
+def configure(level: int = logging.INFO) -> None:
+    """Console logging for the CLI, with the masking filter on every handler."""
+    root = logging.getLogger("hubsync")
+    root.setLevel(level)
+    if not any(isinstance(h, logging.StreamHandler) for h in root.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        root.addHandler(handler)
+    for handler in root.handlers:
+        if not any(isinstance(f, MaskingFilter) for f in handler.filters):
+            handler.addFilter(MaskingFilter())
+    root.propagate = False
+
+
+def install_filter(logger: logging.Logger | None = None) -> None:
+    """Attach the masking filter to a logger (the Functions host's root handlers included)."""
+    logger = logger or logging.getLogger()
+    if not any(isinstance(f, MaskingFilter) for f in logger.filters):
+        logger.addFilter(MaskingFilter())
+    for handler in logger.handlers:
+        if not any(isinstance(f, MaskingFilter) for f in handler.filters):
+            handler.addFilter(MaskingFilter())
