@@ -114,14 +114,13 @@ class SchemaCache:
         self._cache: dict[str, tuple[float, PortalSchema]] = {}
 
     def get(self, object_type: str) -> PortalSchema:
-        with self._lock:
+        with self._lock:  # one fetch per object type even when many workers start at once
             hit = self._cache.get(object_type)
             if hit and time.monotonic() - hit[0] < self._ttl:
                 return hit[1]
-        schema = self._writer.fetch_schema(object_type)
-        with self._lock:
+            schema = self._writer.fetch_schema(object_type)
             self._cache[object_type] = (time.monotonic(), schema)
-        return schema
+            return schema
 
 
 class SourceCache:

@@ -192,8 +192,8 @@ def run(config: ConfigOpt = None, obj: ObjectOpt = None,
         full: Annotated[bool, typer.Option("--full", help="Re-read every row, not just the delta.")] = False
         ) -> None:
     """Plan the deltas, enqueue them, and drain the queue with N workers (the queue function's code)."""
-    from shared.drain import drain
     from shared.preflight import preflight, selected
+    from shared.sync import run_sync
 
     with _runtime(config, demo_setup=True) as rt:
         try:
@@ -202,29 +202,20 @@ def run(config: ConfigOpt = None, obj: ObjectOpt = None,
         except ConfigurationError as err:
             raise _fail(err) from None
         names = [o.name for o in objects]
-        planner = rt.planner()
         with _progress() as progress:
             reading = progress.add_task("reading deltas", total=None)
-            result = planner.plan("cli", names, full, on_page=lambda n: progress.advance(reading, n))
-            progress.remove_task(reading)
-            syncing = progress.add_task("syncing batches", total=result.batches)
-            handler = rt.handler()
-            drained = drain(rt.queue, rt.poison_queue, handler, workers=workers,
-                            max_dequeue_count=rt.config.queue.max_dequeue_count,
-                            visibility_timeout=rt.config.queue.visibility_timeout_seconds,
-                            on_message=lambda: progress.advance(syncing))
-        if drained.fatal is not None:
-            rt.state.finish_run(result.run_id, "failed", str(drained.fatal)[:2000])
-            raise _fail(drained.fatal if isinstance(drained.fatal, ConfigurationError)
-                        else ConfigurationError(str(drained.fatal)))
-        if not rt.durable_queue:
-            # the in-process queue is gone when we exit: move watermarks only now that every
-            # batch is done or durably parked
-            for p in result.objects:
-                if p.position is not None:
-                    rt.state.set_position(p.object_name, p.position)
-        rt.state.maybe_finish_run(result.run_id)
-        summary = rt.state.get_run(result.run_id) or {}
+            syncing: list[Any] = []
+
+            def planned(plan: Any) -> None:
+                progress.remove_task(reading)
+                syncing.append(progress.add_task("syncing batches", total=plan.batches))
+
+            result = run_sync(rt, names, full, workers, on_page=lambda n: progress.advance(reading, n),
+                              on_planned=planned, on_message=lambda: progress.advance(syncing[0]))
+        if result.drain.fatal is not None:
+            fatal = result.drain.fatal
+            raise _fail(fatal if isinstance(fatal, ConfigurationError) else ConfigurationError(str(fatal)))
+        summary, drained = result.run, result.drain
     _print_summary(summary, drained)
     if summary.get("rejected") or summary.get("failed"):
         raise typer.Exit(1)

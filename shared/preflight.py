@@ -38,7 +38,7 @@ def preflight(rt: Runtime, objects: Sequence[ObjectConfig], require_state: bool 
         index = rt.config.objects.index(obj)
         if obj.object_type not in schemas:
             try:
-                schemas[obj.object_type] = rt.writer.fetch_schema(obj.object_type)
+                schemas[obj.object_type] = rt.schemas.get(obj.object_type)
             except AuthenticationError:
                 raise
             except ConfigurationError as err:

@@ -83,6 +83,10 @@ class MessageHandler:
         if msg is not None:
             reason = f"batch parked in poison store #{poison_id}: {error}"[:2000]
             keys = [key_to_json(k.k) for k in msg.keys]
+            # rows this run already settled (written, unchanged, rejected, missing) did not fail
+            settled = self.state.get_records(msg.object, keys)
+            keys = [k for k in keys if k not in settled or settled[k].run_id != msg.run_id
+                    or settled[k].last_outcome == "failed"]
             self.state.save_records(msg.object, [RecordState(k, None, None, None, None, "failed", reason)
                                                  for k in keys], msg.run_id)
             self.state.add_counts(msg.run_id, failed=len(keys))

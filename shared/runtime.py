@@ -66,6 +66,14 @@ class Runtime:
     poison_queue: Queue
     make_writer: Any = None
     _writer: HubSpotWriter | None = None
+    _schemas: SchemaCache | None = None
+
+    @property
+    def schemas(self) -> SchemaCache:
+        """Portal schemas, fetched once per object type and shared by preflight and workers."""
+        if self._schemas is None:
+            self._schemas = SchemaCache(self.writer)
+        return self._schemas
 
     @property
     def writer(self) -> HubSpotWriter:
@@ -134,7 +142,7 @@ class Runtime:
         return Planner(self.config, self.state, self.queue, self.source_table, save_positions=save)
 
     def worker(self) -> Worker:
-        return Worker(self.config, self.state, self.writer, SourceCache(self.source_table), SchemaCache(self.writer))
+        return Worker(self.config, self.state, self.writer, SourceCache(self.source_table), self.schemas)
 
     def handler(self) -> MessageHandler:
         return MessageHandler(self.worker(), self.state, self.queue, self.settings.queue_name)

@@ -56,6 +56,7 @@ class RecordState:
     source_version: str | None
     last_outcome: str
     reason: str | None = None
+    run_id: str | None = None
 
 
 def build_metadata(schema: str | None, prefix: str) -> MetaData:
@@ -411,5 +412,5 @@ def _record(row: Any) -> RecordState:
     return RecordState(
         source_key=row["source_key"], hubspot_id=row["hubspot_id"], id_value=row["id_value"],
         payload_hash=row["payload_hash"], source_version=row["source_version"],
-        last_outcome=row["last_outcome"], reason=row["reason"],
+        last_outcome=row["last_outcome"], reason=row["reason"], run_id=row["run_id"],
     )

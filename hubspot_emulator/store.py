@@ -1,0 +1,742 @@
+"""The emulated portal: property definitions, records and the CRM batch semantics.
+
+All state sits behind one re-entrant lock. With a ``data_file`` the records, the id
+counter and the properties added with ``add_property`` are saved (atomic replace) after
+every write and reloaded whenever another process has replaced the file, so several
+emulator processes can share one portal. Writers also hold an ``flock`` on
+``<data_file>.lock`` where the platform has one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import os
+import tempfile
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .properties import (
+    canonical_object_type,
+    complete_definition,
+    created_properties,
+    default_definitions,
+    default_read_properties,
+    modified_properties,
+    now_iso,
+    singular,
+    system_definitions,
+    system_properties,
+)
+from .validation import is_multi_select, validate_properties, validate_value, validation_message
+
+try:  # pragma: no cover - platform dependent
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+MAX_BATCH_INPUTS = 100
+DATA_FILE_VERSION = 1
+
+
+def error_body(
+    message: str,
+    category: str,
+    *,
+    sub_category: str | None = None,
+    context: dict[str, list[str]] | None = None,
+    errors: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """HubSpot's top-level error body (deserialises as the SDK's ``Error`` model)."""
+    body: dict[str, Any] = {
+        "status": "error",
+        "message": message,
+        "correlationId": str(uuid.uuid4()),
+        "category": category,
+    }
+    if sub_category:
+        body["subCategory"] = sub_category
+    body["context"] = context or {}
+    body["errors"] = errors or []
+    body["links"] = {}
+    return body
+
+
+def standard_error(category: str, message: str, context: dict[str, list[str]]) -> dict[str, Any]:
+    """One entry of ``errors[]`` in a 207 batch response (the SDK's ``StandardError``)."""
+    return {
+        "status": "error",
+        "category": category,
+        "message": message,
+        "context": context,
+        "errors": [],
+        "links": {},
+    }
+
+
+class ApiError(Exception):
+    """A non-2xx answer: ``status`` and HubSpot's error ``body``."""
+
+    def __init__(self, status: int, message: str, category: str, **kwargs: Any) -> None:
+        super().__init__(f"{status} {category}: {message}")
+        self.status = status
+        self.body = error_body(message, category, **kwargs)
+
+
+def _validation_error(message: str) -> ApiError:
+    return ApiError(400, message, "VALIDATION_ERROR")
+
+
+def _batch_inputs(body: Any, limit: int = MAX_BATCH_INPUTS) -> list[dict[str, Any]]:
+    if not isinstance(body, dict):
+        raise _validation_error("Invalid input JSON: the request body must be a JSON object")
+    inputs = body.get("inputs")
+    if not isinstance(inputs, list):
+        raise _validation_error("Invalid input JSON: 'inputs' must be an array")
+    if len(inputs) > limit:
+        raise _validation_error(f"Batch input size {len(inputs)} exceeds the maximum of {limit} inputs")
+    for item in inputs:
+        if not isinstance(item, dict):
+            raise _validation_error("Invalid input JSON: every element of 'inputs' must be an object")
+    return inputs
+
+
+def _properties_of(item: dict[str, Any], *, required: bool = False) -> dict[str, Any]:
+    props = item.get("properties")
+    if props is None and not required:
+        return {}
+    if not isinstance(props, dict):
+        raise _validation_error("Invalid input JSON: 'properties' must be an object of property values")
+    return props
+
+
+def _id_of(item: dict[str, Any]) -> str:
+    value = item.get("id")
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value:
+        raise _validation_error("Invalid input JSON: every input needs a non-empty string 'id'")
+    return value
+
+
+def _batch_response(
+    results: list[dict[str, Any]], started: str, errors: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "status": "COMPLETE",
+        "results": results,
+        "requestedAt": started,
+        "startedAt": started,
+        "completedAt": now_iso(),
+    }
+    if errors:
+        body["numErrors"] = len(errors)
+        body["errors"] = errors
+    return body
+
+
+def _not_found_message(object_type: str) -> str:
+    return (
+        f"Could not get some {singular(object_type).upper()} objects, they may be deleted or not exist. "
+        "Check that ids are valid."
+    )
+
+
+class Store:
+    """Thread-safe in-memory (optionally file-backed) HubSpot portal."""
+
+    def __init__(self, data_file: str | os.PathLike[str] | None = None) -> None:
+        self._lock = threading.RLock()
+        self._data_file = Path(data_file) if data_file else None
+        self._disk_signature: tuple[int, int, int] | None = None
+        self._definitions: dict[str, dict[str, dict[str, Any]]] = default_definitions()
+        self._custom_definitions: dict[str, dict[str, dict[str, Any]]] = {}
+        self._records: dict[str, dict[str, dict[str, Any]]] = {}
+        self._next_id = 1
+        self._unique: dict[str, dict[str, dict[str, str]]] = {}
+        with self._lock:
+            self._load_if_changed()
+            self._reindex_all()
+
+    # ------------------------------------------------------------------ locking and persistence
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        with self._lock:
+            self._load_if_changed()
+            yield
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        with self._lock, self._file_lock():
+            self._load_if_changed()
+            yield
+            self._save()
+
+    @contextlib.contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        if self._data_file is None or fcntl is None:
+            yield
+            return
+        self._data_file.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = self._data_file.with_name(self._data_file.name + ".lock")
+        with open(lock_path, "a+") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    def _signature(self) -> tuple[int, int, int] | None:
+        assert self._data_file is not None
+        try:
+            st = os.stat(self._data_file)
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def _load_if_changed(self) -> None:
+        if self._data_file is None:
+            return
+        signature = self._signature()
+        if signature is None or signature == self._disk_signature:
+            return
+        text = self._data_file.read_text(encoding="utf-8")
+        data = json.loads(text) if text.strip() else {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{self._data_file}: not an emulator data file")
+        self._records = data.get("records") or {}
+        self._next_id = int(data.get("nextId") or 1)
+        self._custom_definitions = data.get("customProperties") or {}
+        self._definitions = default_definitions()
+        for object_type, defs in self._custom_definitions.items():
+            target = self._definitions.setdefault(object_type, system_definitions(object_type))
+            target.update(copy.deepcopy(defs))
+        self._disk_signature = signature
+        self._reindex_all()
+
+    def _save(self) -> None:
+        if self._data_file is None:
+            return
+        payload = {
+            "version": DATA_FILE_VERSION,
+            "nextId": self._next_id,
+            "records": self._records,
+            "customProperties": self._custom_definitions,
+        }
+        directory = self._data_file.parent
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=self._data_file.name + ".", suffix=".tmp", dir=directory)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(payload, handle)
+            os.replace(tmp_name, self._data_file)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp_name)
+            raise
+        self._disk_signature = self._signature()
+
+    # ------------------------------------------------------------------ indexes and helpers
+    def _unique_properties(self, object_type: str) -> list[str]:
+        defs = self._definitions.get(object_type, {})
+        names = [n for n, d in defs.items() if d.get("hasUniqueValue")]
+        if object_type == "contacts" and "email" in defs:
+            names.insert(0, "email")
+        return names
+
+    @staticmethod
+    def _norm(prop: str, value: str) -> str:
+        return value.lower() if prop == "email" else value
+
+    def _reindex_all(self) -> None:
+        self._unique = {}
+        for object_type in set(self._definitions) | set(self._records):
+            self._reindex(object_type)
+
+    def _reindex(self, object_type: str) -> None:
+        index: dict[str, dict[str, str]] = {p: {} for p in self._unique_properties(object_type)}
+        for rid, rec in sorted(self._records.get(object_type, {}).items(), key=lambda kv: int(kv[0])):
+            if rec.get("archived"):
+                continue
+            for prop, values in index.items():
+                value = rec["properties"].get(prop)
+                if value:
+                    values.setdefault(self._norm(prop, value), rid)
+        self._unique[object_type] = index
+
+    def _require_type(self, object_type: str) -> str:
+        canonical = canonical_object_type(object_type)
+        if canonical not in self._definitions:
+            raise ApiError(404, f"Unable to infer object type from: {object_type}", "OBJECT_NOT_FOUND")
+        return canonical
+
+    def _check_id_property(
+        self, object_type: str, id_property: str, *, allow_email: bool, allow_object_id: bool
+    ) -> None:
+        if id_property == "hs_object_id":
+            if allow_object_id:
+                return
+            raise _validation_error("Unable to perform update/upsert by non-unique hs_object_id property")
+        definition = self._definitions[object_type].get(id_property)
+        if definition is None:
+            raise _validation_error(f'Property "{id_property}" does not exist')
+        if id_property == "email" and object_type == "contacts":
+            if allow_email:
+                return
+            raise _validation_error(
+                "Unable to perform batch update by email: use record ids (hs_object_id) "
+                "or a custom property with unique values as idProperty"
+            )
+        if not definition.get("hasUniqueValue"):
+            raise _validation_error(f"Unable to perform update/upsert by non-unique {id_property} property")
+
+    def _lookup(self, object_type: str, id_property: str, value: str) -> str | None:
+        if id_property == "hs_object_id":
+            rec = self._records.get(object_type, {}).get(value)
+            return value if rec is not None and not rec.get("archived") else None
+        return self._unique.get(object_type, {}).get(id_property, {}).get(self._norm(id_property, value))
+
+    def _check_duplicates(self, keys: list[tuple[str, str, str]]) -> None:
+        seen: set[tuple[str, str]] = set()
+        duplicates: list[str] = []
+        for id_property, value, normalized in keys:
+            key = (id_property, normalized)
+            if key in seen:
+                duplicates.append(value)
+            seen.add(key)
+        if duplicates:
+            raise _validation_error(
+                f"Duplicate IDs found in batch input: [{', '.join(duplicates)}]. IDs must be unique"
+            )
+
+    def _conflicts(
+        self, object_type: str, plan: list[tuple[str | None, dict[str, str]]]
+    ) -> dict[int, str]:
+        """Unique-value conflicts of planned writes ``(record id or None for new, changes)``.
+
+        Checked in order against existing records and against earlier planned writes;
+        a conflicting write claims nothing. Returns ``{plan index: message}``.
+        """
+        index = self._unique.get(object_type, {})
+        claims: dict[tuple[str, str], str] = {}
+        conflicts: dict[int, str] = {}
+        for i, (rid, changes) in enumerate(plan):
+            owner_key = rid if rid is not None else f"new:{i}"
+            keys: list[tuple[str, str]] = []
+            message = None
+            for prop in index:
+                value = changes.get(prop)
+                if not value:
+                    continue
+                key = (prop, self._norm(prop, value))
+                owner = index[prop].get(key[1])
+                if owner is not None and owner != rid:
+                    if prop == "email":
+                        message = f"{singular(object_type).capitalize()} already exists. Existing ID: {owner}"
+                    else:
+                        message = (
+                            f'A {singular(object_type)} with the value "{value}" for the unique property '
+                            f'"{prop}" already exists. Existing ID: {owner}'
+                        )
+                    break
+                claimer = claims.get(key)
+                if claimer is not None and claimer != owner_key:
+                    message = f'Duplicate value "{value}" for the unique property "{prop}" in batch input'
+                    break
+                keys.append(key)
+            if message:
+                conflicts[i] = message
+                continue
+            for key in keys:
+                claims[key] = owner_key
+        return conflicts
+
+    def _new_record(self, object_type: str, now: str) -> dict[str, Any]:
+        rid = str(self._next_id)
+        self._next_id += 1
+        props = {"hs_object_id": rid}
+        for name in (*created_properties(object_type), *modified_properties(object_type)):
+            props[name] = now
+        rec = {"id": rid, "properties": props, "createdAt": now, "updatedAt": now, "archived": False}
+        self._records.setdefault(object_type, {})[rid] = rec
+        return rec
+
+    def _apply(
+        self, object_type: str, rec: dict[str, Any], changes: dict[str, str], now: str
+    ) -> dict[str, str]:
+        """Write validated values into a record; returns the properties to echo back."""
+        defs = self._definitions[object_type]
+        index = self._unique.setdefault(object_type, {})
+        props = rec["properties"]
+        for name, value in changes.items():
+            old = props.get(name)
+            if value == "":
+                props.pop(name, None)
+            elif value.startswith(";") and is_multi_select(defs[name]):
+                merged = [v for v in (old or "").split(";") if v]
+                merged += [v for v in value.split(";") if v and v not in merged]
+                props[name] = ";".join(merged)
+            else:
+                props[name] = value
+            if name in index:
+                if old and index[name].get(self._norm(name, old)) == rec["id"]:
+                    del index[name][self._norm(name, old)]
+                if props.get(name):
+                    index[name][self._norm(name, props[name])] = rec["id"]
+        rec["updatedAt"] = now
+        for name in modified_properties(object_type):
+            props[name] = now
+        echo = dict(props)
+        for name, value in changes.items():
+            if value == "":
+                echo[name] = ""
+        return echo
+
+    @staticmethod
+    def _public(rec: dict[str, Any], properties: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": rec["id"],
+            "properties": properties,
+            "createdAt": rec["createdAt"],
+            "updatedAt": rec["updatedAt"],
+            "archived": bool(rec.get("archived")),
+        }
+        if rec.get("archivedAt"):
+            out["archivedAt"] = rec["archivedAt"]
+        return out
+
+    def _select(self, object_type: str, rec: dict[str, Any], requested: list[str] | None) -> dict[str, Any]:
+        defs = self._definitions[object_type]
+        names = list(requested) if requested else list(default_read_properties(object_type))
+        names += [n for n in system_properties(object_type) if n not in names]
+        props = rec["properties"]
+        return {n: props.get(n) for n in names if n in defs}
+
+    # ------------------------------------------------------------------ batch endpoints
+    def batch_upsert(self, object_type: str, body: Any) -> tuple[int, dict[str, Any]]:
+        started = now_iso()
+        inputs = _batch_inputs(body)
+        with self._writing():
+            t = self._require_type(object_type)
+            defs = self._definitions[t]
+            parsed = []
+            for item in inputs:
+                id_property = item.get("idProperty") or "hs_object_id"
+                value = _id_of(item)
+                self._check_id_property(t, id_property, allow_email=True, allow_object_id=False)
+                parsed.append((id_property, value, _properties_of(item), item.get("objectWriteTraceId")))
+            self._check_duplicates([(p, v, self._norm(p, v)) for p, v, _, _ in parsed])
+
+            errors: list[dict[str, Any]] = []
+            all_changes: list[dict[str, str]] = []
+            for id_property, value, props, _ in parsed:
+                changes, errs = validate_properties(defs, props)
+                normalized, id_error = validate_value(id_property, defs[id_property], value)
+                errors += errs
+                if id_error:
+                    errors.append(id_error)
+                changes[id_property] = normalized
+                all_changes.append(changes)
+            if errors:
+                raise _validation_error(validation_message(errors))
+
+            plan = [
+                (self._lookup(t, p, v), changes)
+                for (p, v, _, _), changes in zip(parsed, all_changes, strict=True)
+            ]
+            conflicts = self._conflicts(t, plan)
+            if conflicts:
+                raise ApiError(409, conflicts[min(conflicts)], "CONFLICT")
+
+            now = now_iso()
+            results = []
+            for (rid, changes), (_, _, _, trace) in zip(plan, parsed, strict=True):
+                rec = self._records[t][rid] if rid is not None else self._new_record(t, now)
+                out = self._public(rec, self._apply(t, rec, changes, now))
+                out["new"] = rid is None
+                if trace:
+                    out["objectWriteTraceId"] = trace
+                results.append(out)
+            return 200, _batch_response(results, started)
+
+    def batch_create(self, object_type: str, body: Any) -> tuple[int, dict[str, Any]]:
+        started = now_iso()
+        inputs = _batch_inputs(body)
+        with self._writing():
+            t = self._require_type(object_type)
+            defs = self._definitions[t]
+            parsed = []
+            for item in inputs:
+                associations = item.get("associations")
+                if associations is not None and not isinstance(associations, list):
+                    raise _validation_error("Invalid input JSON: 'associations' must be an array")
+                parsed.append((_properties_of(item), item.get("objectWriteTraceId")))
+            traces = [trace for _, trace in parsed]
+            trace_mode = bool(traces) and all(isinstance(tr, str) and tr for tr in traces) and len(
+                set(traces)
+            ) == len(traces)
+
+            validated = [validate_properties(defs, props) for props, _ in parsed]
+            errors: list[tuple[int, dict[str, Any]]] = []
+            if not trace_mode:
+                problems = [e for _, errs in validated for e in errs]
+                if problems:
+                    raise _validation_error(validation_message(problems))
+                conflicts = self._conflicts(t, [(None, changes) for changes, _ in validated])
+                if conflicts:
+                    raise ApiError(409, conflicts[min(conflicts)], "CONFLICT")
+                valid = list(range(len(parsed)))
+            else:
+                candidates = []
+                for i, (_, errs) in enumerate(validated):
+                    if errs:
+                        context = {"objectWriteTraceId": [traces[i]]}
+                        errors.append(
+                            (i, standard_error("VALIDATION_ERROR", validation_message(errs), context))
+                        )
+                    else:
+                        candidates.append(i)
+                conflicts = self._conflicts(t, [(None, validated[i][0]) for i in candidates])
+                for position, message in conflicts.items():
+                    i = candidates[position]
+                    context = {"objectWriteTraceId": [traces[i]]}
+                    errors.append((i, standard_error("CONFLICT", message, context)))
+                valid = [i for position, i in enumerate(candidates) if position not in conflicts]
+
+            now = now_iso()
+            results = []
+            for i in valid:
+                rec = self._new_record(t, now)
+                out = self._public(rec, self._apply(t, rec, validated[i][0], now))
+                if traces[i]:
+                    out["objectWriteTraceId"] = traces[i]
+                results.append(out)
+            if errors:
+                errors.sort(key=lambda pair: pair[0])
+                return 207, _batch_response(results, started, [e for _, e in errors])
+            return 201, _batch_response(results, started)
+
+    def batch_update(self, object_type: str, body: Any) -> tuple[int, dict[str, Any]]:
+        started = now_iso()
+        inputs = _batch_inputs(body)
+        with self._writing():
+            t = self._require_type(object_type)
+            defs = self._definitions[t]
+            parsed = []
+            for item in inputs:
+                id_property = item.get("idProperty") or "hs_object_id"
+                value = _id_of(item)
+                self._check_id_property(t, id_property, allow_email=False, allow_object_id=True)
+                props = _properties_of(item, required=True)
+                parsed.append((id_property, value, props, item.get("objectWriteTraceId")))
+            self._check_duplicates([(p, v, self._norm(p, v)) for p, v, _, _ in parsed])
+
+            validated = [validate_properties(defs, props) for _, _, props, _ in parsed]
+            problems = [e for _, errs in validated for e in errs]
+            if problems:
+                raise _validation_error(validation_message(problems))
+
+            plan: list[tuple[str | None, dict[str, str]]] = []
+            targets: list[tuple[int, str]] = []
+            missing: list[str] = []
+            for i, (id_property, value, _, _) in enumerate(parsed):
+                changes = validated[i][0]
+                rid = self._lookup(t, id_property, value)
+                if rid is None:
+                    missing.append(value)
+                else:
+                    targets.append((i, rid))
+                    plan.append((rid, changes))
+            conflicts = self._conflicts(t, plan)
+            if conflicts:
+                raise ApiError(409, conflicts[min(conflicts)], "CONFLICT")
+
+            now = now_iso()
+            results = []
+            for i, rid in targets:
+                rec = self._records[t][rid]
+                out = self._public(rec, self._apply(t, rec, validated[i][0], now))
+                trace = parsed[i][3]
+                if trace:
+                    out["objectWriteTraceId"] = trace
+                results.append(out)
+            if missing:
+                errors = [
+                    standard_error("OBJECT_NOT_FOUND", _not_found_message(t), {"ids": [value]})
+                    for value in missing
+                ]
+                return 207, _batch_response(results, started, errors)
+            return 200, _batch_response(results, started)
+
+    def batch_read(self, object_type: str, body: Any) -> tuple[int, dict[str, Any]]:
+        started = now_iso()
+        inputs = _batch_inputs(body)
+        id_property = body.get("idProperty") or "hs_object_id"
+        requested = body.get("properties") or []
+        if not isinstance(requested, list) or not all(isinstance(p, str) for p in requested):
+            raise _validation_error("Invalid input JSON: 'properties' must be an array of property names")
+        with self._reading():
+            t = self._require_type(object_type)
+            self._check_id_property(t, id_property, allow_email=True, allow_object_id=True)
+            results: list[dict[str, Any]] = []
+            missing: list[str] = []
+            seen: set[str] = set()
+            for item in inputs:
+                value = _id_of(item)
+                key = self._norm(id_property, value)
+                if key in seen:
+                    continue
+                seen.add(key)
+                rid = self._lookup(t, id_property, value)
+                if rid is None:
+                    missing.append(value)
+                    continue
+                rec = self._records[t][rid]
+                results.append(self._public(rec, self._select(t, rec, requested)))
+            if missing:
+                errors = [standard_error("OBJECT_NOT_FOUND", _not_found_message(t), {"ids": missing})]
+                return 207, _batch_response(results, started, errors)
+            return 200, _batch_response(results, started)
+
+    def batch_archive(self, object_type: str, body: Any) -> tuple[int, None]:
+        inputs = _batch_inputs(body)
+        with self._writing():
+            t = self._require_type(object_type)
+            now = now_iso()
+            index = self._unique.setdefault(t, {})
+            for item in inputs:
+                rec = self._records.get(t, {}).get(_id_of(item))
+                if rec is None or rec.get("archived"):
+                    continue
+                rec["archived"] = True
+                rec["archivedAt"] = now
+                rec["updatedAt"] = now
+                for prop, values in index.items():
+                    value = rec["properties"].get(prop)
+                    if value and values.get(self._norm(prop, value)) == rec["id"]:
+                        del values[self._norm(prop, value)]
+            return 204, None
+
+    # ------------------------------------------------------------------ single-object endpoints
+    def get_object(
+        self,
+        object_type: str,
+        object_id: str,
+        properties: list[str] | None = None,
+        id_property: str | None = None,
+        archived: bool = False,
+    ) -> dict[str, Any]:
+        with self._reading():
+            t = self._require_type(object_type)
+            id_property = id_property or "hs_object_id"
+            self._check_id_property(t, id_property, allow_email=True, allow_object_id=True)
+            rec = None
+            if archived and id_property == "hs_object_id":
+                candidate = self._records.get(t, {}).get(object_id)
+                rec = candidate if candidate and candidate.get("archived") else None
+            else:
+                rid = self._lookup(t, id_property, object_id)
+                rec = self._records[t][rid] if rid is not None else None
+            if rec is None:
+                raise ApiError(404, "resource not found", "OBJECT_NOT_FOUND",
+                               context={"id": [object_id]})
+            return self._public(rec, self._select(t, rec, properties))
+
+    def list_objects(
+        self,
+        object_type: str,
+        *,
+        limit: int = 10,
+        after: str | None = None,
+        properties: list[str] | None = None,
+        archived: bool = False,
+    ) -> dict[str, Any]:
+        limit = max(1, min(limit, 100))
+        with self._reading():
+            t = self._require_type(object_type)
+            records = sorted(self._records.get(t, {}).values(), key=lambda r: int(r["id"]))
+            records = [r for r in records if bool(r.get("archived")) == archived]
+            if after:
+                try:
+                    cursor = int(after)
+                except ValueError:
+                    raise _validation_error(f"Invalid paging cursor: {after}") from None
+                records = [r for r in records if int(r["id"]) > cursor]
+            page = records[:limit]
+            results = [self._public(r, self._select(t, r, properties)) for r in page]
+            body: dict[str, Any] = {"results": results}
+            if len(records) > limit:
+                next_after = page[-1]["id"]
+                body["paging"] = {
+                    "next": {"after": next_after, "link": f"/crm/v3/objects/{object_type}?after={next_after}"}
+                }
+            return body
+
+    # ------------------------------------------------------------------ properties endpoints
+    def list_properties(self, object_type: str) -> dict[str, Any]:
+        with self._reading():
+            t = self._require_type(object_type)
+            return {"results": copy.deepcopy(list(self._definitions[t].values()))}
+
+    def get_property(self, object_type: str, name: str) -> dict[str, Any]:
+        with self._reading():
+            t = self._require_type(object_type)
+            definition = self._definitions[t].get(name)
+            if definition is None:
+                raise ApiError(404, f"Property {name} does not exist", "OBJECT_NOT_FOUND")
+            return copy.deepcopy(definition)
+
+    def create_property(self, object_type: str, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise _validation_error("Invalid input JSON: the request body must be a JSON object")
+        with self._reading():
+            t = self._require_type(object_type)
+            if body.get("name") in self._definitions[t]:
+                raise ApiError(409, f"Property named '{body.get('name')}' already exists.", "CONFLICT")
+        try:
+            return self.add_property(t, body)
+        except ValueError as exc:
+            raise _validation_error(str(exc)) from None
+
+    # ------------------------------------------------------------------ Python API
+    def add_property(self, object_type: str, definition: dict[str, Any]) -> dict[str, Any]:
+        t = canonical_object_type(object_type)
+        full = complete_definition(t, definition)
+        with self._writing():
+            self._definitions.setdefault(t, system_definitions(t))[full["name"]] = full
+            if t not in self._custom_definitions:
+                self._custom_definitions[t] = {}
+            self._custom_definitions[t][full["name"]] = copy.deepcopy(full)
+            self._reindex(t)
+        return copy.deepcopy(full)
+
+    def records(self, object_type: str) -> list[dict[str, Any]]:
+        with self._reading():
+            t = canonical_object_type(object_type)
+            recs = [r for r in self._records.get(t, {}).values() if not r.get("archived")]
+            return copy.deepcopy(sorted(recs, key=lambda r: int(r["id"])))
+
+    def get_record(self, object_type: str, record_id: str, include_archived: bool = False) -> dict | None:
+        with self._reading():
+            rec = self._records.get(canonical_object_type(object_type), {}).get(str(record_id))
+            if rec is None or (rec.get("archived") and not include_archived):
+                return None
+            return copy.deepcopy(rec)
+
+    def find(self, object_type: str, prop: str, value: str) -> dict | None:
+        wanted = self._norm(prop, value)
+        for rec in self.records(object_type):
+            current = rec["properties"].get(prop)
+            if current is not None and self._norm(prop, current) == wanted:
+                return rec
+        return None
+
+    def reset(self) -> None:
+        with self._writing():
+            self._records = {}
+            self._next_id = 1
+            self._reindex_all()

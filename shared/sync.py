@@ -1,0 +1,55 @@
+"""One whole sync, as ``hubsync run`` does it: plan the deltas, enqueue them, drain the queue
+with N workers through the queue function's code, and move the watermarks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from shared.drain import DrainResult, drain
+from shared.planner import PlanResult
+from shared.runtime import Runtime
+
+
+@dataclass
+class SyncResult:
+    plan: PlanResult
+    drain: DrainResult
+    run: dict[str, Any]
+
+    @property
+    def clean(self) -> bool:
+        return not (self.run.get("rejected") or self.run.get("failed")) and self.drain.fatal is None
+
+
+def run_sync(
+    rt: Runtime,
+    objects: Sequence[str] | None = None,
+    full: bool = False,
+    workers: int = 4,
+    on_page: Callable[[int], None] | None = None,
+    on_planned: Callable[[PlanResult], None] | None = None,
+    on_message: Callable[[], None] | None = None,
+    base_backoff: float = 1.0,
+) -> SyncResult:
+    plan = rt.planner().plan("cli", objects, full, on_page=on_page)
+    if on_planned:
+        on_planned(plan)
+    drained = drain(
+        rt.queue, rt.poison_queue, rt.handler(), workers=workers,
+        max_dequeue_count=rt.config.queue.max_dequeue_count,
+        visibility_timeout=rt.config.queue.visibility_timeout_seconds,
+        base_backoff=base_backoff, on_message=on_message,
+    )
+    if drained.fatal is not None:
+        rt.state.finish_run(plan.run_id, "failed", str(drained.fatal)[:2000])
+    else:
+        if not rt.durable_queue:
+            # the in-process queue dies with this process: move the watermarks only now that
+            # every batch is done or durably parked in the poison store
+            for p in plan.objects:
+                if p.position is not None:
+                    rt.state.set_position(p.object_name, p.position)
+        rt.state.maybe_finish_run(plan.run_id)
+    return SyncResult(plan, drained, rt.state.get_run(plan.run_id) or {})
