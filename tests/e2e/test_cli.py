@@ -1,0 +1,172 @@
+"""`hubsync` as a user runs it: a real process, exit codes, clear errors, nothing written on
+bad input."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from hubspot_emulator import Emulator
+from tests.conftest import ROOT, TOKEN
+from tests.support import config_dict, create_customers
+
+HUBSYNC = [sys.executable, "-m", "shared.cli"]
+
+
+def hubsync(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items()
+            if not k.startswith(("HUBSYNC_", "HUBSPOT_", "AzureWebJobs")) or k.startswith("HUBSYNC_TEST_")}
+    base["PYTHONPATH"] = str(ROOT)
+    base["COLUMNS"] = "200"
+    return subprocess.run([*HUBSYNC, *args], env={**base, **env}, cwd=cwd, capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+@pytest.fixture
+def project(tmp_path, emulator):
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'src.db'}")
+    create_customers(engine, 60)
+    config = config_dict()
+    config["source"]["url"] = f"sqlite:///{tmp_path / 'src.db'}"
+    path = tmp_path / "hubsync.yaml"
+    path.write_text(yaml.safe_dump(config))
+    env = {"HUBSPOT_ACCESS_TOKEN": TOKEN, "HUBSPOT_BASE_URL": emulator.base_url, "HUBSYNC_CONFIG": str(path)}
+    return {"path": path, "env": env, "cwd": tmp_path, "engine": engine, "config": config}
+
+
+def _state_rows(engine: sa.Engine, table: str) -> int:
+    with engine.connect() as conn:
+        if table not in sa.inspect(conn).get_table_names():
+            return 0
+        return conn.execute(sa.text(f"select count(*) from {table}")).scalar_one()
+
+
+def test_init_db_validate_run_status(project, emulator):
+    env, cwd = project["env"], project["cwd"]
+    init = hubsync("init-db", env=env, cwd=cwd)
+    assert init.returncode == 0, init.stderr
+    check = hubsync("validate", env=env, cwd=cwd)
+    assert check.returncode == 0, check.stderr
+    assert "ok contacts" in check.stdout
+
+    run = hubsync("run", "--workers", "2", env=env, cwd=cwd)
+    assert run.returncode == 1, run.stderr  # row 37 is rejected: exit 1
+    assert "created" in run.stdout and "59" in run.stdout
+    assert len(emulator.records("contacts")) == 59
+
+    status = hubsync("status", "--rejected", env=env, cwd=cwd)
+    assert status.returncode == 0
+    assert "[37] rejected: email: invalid email" in status.stdout
+
+    again = hubsync("run", env=env, cwd=cwd)
+    assert again.returncode == 0, again.stdout + again.stderr  # nothing changed, nothing rejected
+    assert "rows read" in again.stdout
+
+
+def test_plan_is_a_dry_run_that_writes_nothing(project, emulator):
+    env, cwd, engine = project["env"], project["cwd"], project["engine"]
+    hubsync("init-db", env=env, cwd=cwd)
+    result = hubsync("plan", "--sample", "2", env=env, cwd=cwd)
+    assert result.returncode == 1  # a rejected row is reported: exit 1
+    assert "create" in result.stdout and "59" in result.stdout
+    assert "-> 'user1@example.com'" in result.stdout  # per-field before -> after sample
+    assert "reject contacts [37]" in result.stdout
+    assert emulator.records("contacts") == []
+    assert all(c[0] == "GET" or c[1].endswith("/batch/read") for c in emulator.calls)
+    for table in ("hubsync_runs", "hubsync_records", "hubsync_watermarks", "hubsync_batches"):
+        assert _state_rows(engine, table) == 0, table
+
+
+def test_print_sql_shows_ddl_without_touching_the_database(project):
+    result = hubsync("init-db", "--print-sql", env=project["env"], cwd=project["cwd"])
+    assert result.returncode == 0
+    assert "CREATE TABLE hubsync_records" in result.stdout
+    assert _state_rows(project["engine"], "hubsync_records") == 0
+    assert "hubsync_records" not in sa.inspect(project["engine"]).get_table_names()
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda c: c["objects"][0]["fields"]["email"].update(transform=["trim", "lowr"]),
+         "objects[0].fields.email.transform: unknown transform 'lowr'"),
+        (lambda c: c["objects"][0].update(table="no_such_table"), "table 'no_such_table' does not exist"),
+        (lambda c: c["objects"][0]["fields"]["firstname"].update(column="first_nam"),
+         "has no column(s) 'first_nam'"),
+        (lambda c: c["objects"][0]["fields"].update(not_a_property={"column": "email"}),
+         "property 'not_a_property' does not exist on contacts"),
+        (lambda c: c["source"].update(url="postgresql+psycopg://u:secret@127.0.0.1:1/x"),
+         "must not contain a password"),
+    ],
+)
+def test_bad_configuration_exits_2_naming_the_fix_and_writes_nothing(project, emulator, mutate, message):
+    env, cwd, engine = project["env"], project["cwd"], project["engine"]
+    assert hubsync("init-db", env=env, cwd=cwd).returncode == 0
+    config = project["config"]
+    mutate(config)
+    project["path"].write_text(yaml.safe_dump(config))
+
+    result = hubsync("run", env=env, cwd=cwd)
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in " ".join(result.stderr.split()), result.stderr
+    assert "secret" not in result.stderr
+    assert emulator.records("contacts") == []
+    assert _state_rows(engine, "hubsync_watermarks") == 0
+    assert _state_rows(engine, "hubsync_runs") == 0
+
+
+def test_wrong_token_exits_2_and_moves_no_watermark(project, emulator):
+    env = {**project["env"], "HUBSPOT_ACCESS_TOKEN": "wrong-token"}
+    assert hubsync("init-db", env=env, cwd=project["cwd"]).returncode == 0
+    result = hubsync("run", env=env, cwd=project["cwd"])
+    assert result.returncode == 2
+    assert "HUBSPOT_ACCESS_TOKEN" in result.stderr and "401" in result.stderr
+    assert "wrong-token" not in result.stderr + result.stdout
+    assert _state_rows(project["engine"], "hubsync_watermarks") == 0
+    assert emulator.records("contacts") == []
+
+
+def test_unreachable_database_exits_2(project):
+    env = {**project["env"], "HUBSYNC_SOURCE_URL": "postgresql+psycopg://u:hunter2@127.0.0.1:9/nowhere"}
+    result = hubsync("validate", env=env, cwd=project["cwd"])
+    assert result.returncode == 2
+    assert "cannot connect to the source database" in result.stderr
+    assert "hunter2" not in result.stderr
+
+
+def test_missing_state_tables_name_the_command(project):
+    result = hubsync("run", env=project["env"], cwd=project["cwd"])
+    assert result.returncode == 2
+    assert "hubsync init-db" in result.stderr
+
+
+def test_usage_error_exits_2(project):
+    result = hubsync("run", "--workers", "0", env=project["env"], cwd=project["cwd"])
+    assert result.returncode == 2
+
+
+def test_demo_runs_with_no_token_and_second_run_sends_only_edits(tmp_path):
+    env = {"HUBSYNC_EMULATOR_DATA": str(tmp_path / "emulator.json")}
+    config = tmp_path / "demo.yaml"
+    text = (ROOT / "examples/demo.yaml").read_text().replace("sqlite:///.hubsync/demo.db",
+                                                             f"sqlite:///{tmp_path / 'demo.db'}")
+    config.write_text(text)
+    first = hubsync("run", "-c", str(config), env=env, cwd=tmp_path)
+    assert first.returncode == 1, first.stderr  # the demo's deliberately bad rows
+    assert "970" in first.stdout
+    edit = hubsync("demo", "edit", "-c", str(config), env=env, cwd=tmp_path)
+    assert edit.returncode == 0 and "changed 10 customers" in edit.stdout
+    second = hubsync("run", "-c", str(config), env=env, cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    lines = dict(re.findall(r"│\s*([a-z ]+?)\s*│\s*(\d+)\s*│", second.stdout))
+    assert lines.get("rows read") == "10" and lines.get("updated") == "10" and lines.get("api calls") == "1"
+    with Emulator(token="demo-token", data_file=str(tmp_path / "emulator.json")) as emu:
+        assert len(emu.records("contacts")) == 970
