@@ -177,6 +177,8 @@ class HubSpotWriter:
 
         if not ids:
             return {}
+        if id_property:
+            properties = list(dict.fromkeys([*properties, id_property]))  # to match results to inputs
         body = BatchReadInputSimplePublicObjectId(
             inputs=[SimplePublicObjectId(id=i) for i in ids], properties=list(properties),
             properties_with_history=[], id_property=id_property,

@@ -137,7 +137,7 @@ def assert_converged(rt: Runtime, emulator: Any, table: sa.Table, object_name: s
         kj = key_to_json([row["customer_id"]])
         rec = records.get(kj)
         assert rec is not None, f"source row {kj} has no state record: it was lost"
-        version = encode_version("integer", row["row_version"])
+        version = encode_version(obj.watermark.kind, row[obj.watermark.column])
         try:
             mapped = map_row(row, obj, version, schema.types())
             problems = schema.validate(mapped.properties)
