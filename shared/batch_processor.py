@@ -104,6 +104,13 @@ def assess(
     return settled, tally, candidates
 
 
+def log_run_done(state: StateStore, run_id: str) -> None:
+    run = state.get_run(run_id) or {}
+    counts = {k: run.get(k) for k in ("rows_read", "batches", "created", "updated", "unchanged", "rejected",
+                                      "failed", "missing", "api_calls")}
+    log_event(log, logging.INFO, "run_done", run_id=run_id, status=run.get("status"), **counts)
+
+
 class SchemaCache:
     """Portal schemas fetched once per run (or per ``ttl`` seconds in a long-lived worker)."""
 
@@ -160,7 +167,8 @@ class Worker:
         run.counts.api_calls = self.writer.calls_in_thread() - calls_before
         self.state.add_counts(msg.run_id, api_calls=run.counts.api_calls)
         self.state.batch_finished(msg.batch_id, "done")
-        self.state.maybe_finish_run(msg.run_id)
+        if self.state.maybe_finish_run(msg.run_id):
+            log_run_done(self.state, msg.run_id)
         log_event(log, logging.INFO, "batch_done", run_id=msg.run_id, object=obj.name, batch_id=msg.batch_id,
                   **run.counts.as_dict())
         if self.on_done:

@@ -73,9 +73,18 @@ class ObjectConfig(_Strict):
     @field_validator("name")
     @classmethod
     def _check_name(cls, value: str) -> str:
-        if not re.match(r"^[a-z][a-z0-9_]{0,62}$", value):
-            raise ValueError("must be lowercase letters, digits and '_' (starting with a letter)")
+        if not re.match(r"^[a-z][a-z0-9_]{0,39}$", value):
+            raise ValueError("must be 1-40 lowercase letters, digits and '_' (starting with a letter)")
         return value
+
+    @field_validator("phone_region")
+    @classmethod
+    def _check_region(cls, value: str) -> str:
+        import phonenumbers
+
+        if value.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"unknown phone region {value!r} (use an ISO 3166 code such as US, GB, DE)")
+        return value.upper()
 
     @field_validator("table")
     @classmethod
@@ -124,7 +133,17 @@ class SourceConfig(_Strict):
     @field_validator("url")
     @classmethod
     def _no_password(cls, value: str | None) -> str | None:
-        if value and re.match(r"^[a-z0-9+]+://[^/@]*:[^/@]+@", value):
+        if not value:
+            return value
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError("is not a SQLAlchemy URL (e.g. mssql+pyodbc://host/db?driver=...)") from None
+        secret_query = {"password", "pwd", "odbc_connect"} & {k.lower() for k in url.query}
+        if url.password is not None or secret_query or "pwd=" in value.lower():
             raise ValueError("must not contain a password; put the URL in HUBSYNC_SOURCE_URL instead")
         return value
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from shared.config import ObjectConfig, SyncConfig
 from shared.messages import MAX_BODY_BYTES, BatchMessage, KeyRef
 from shared.queues import MessageTooLarge, Queue
-from shared.sql_reader import DeltaRow, Position, SourceTable, key_to_json
+from shared.sql_reader import DeltaRow, Position, SourceTable, jsonable_key, key_to_json
 from shared.state import RecordState, StateStore
 from shared.sync_logger import log_event
 
@@ -65,7 +65,7 @@ def pack_messages(run_id: str, obj: ObjectConfig, rows: Sequence[DeltaRow], firs
         while True:
             msg = BatchMessage(
                 run_id=run_id, batch_id=f"{run_id}:{obj.name}:{seq}", object=obj.name,
-                keys=[KeyRef(k=list(r.key), v=r.version) for r in chunk],
+                keys=[KeyRef(k=jsonable_key(r.key), v=r.version) for r in chunk],
             )
             if len(msg.to_json().encode("utf-8")) <= max_bytes:
                 break
@@ -101,7 +101,8 @@ class Planner:
             self.state.finish_run(run_id, "failed", error=str(err)[:2000])
             raise
         self.state.set_run_status(run_id, "enqueued")
-        self.state.maybe_finish_run(run_id)
+        if self.state.maybe_finish_run(run_id):  # nothing changed: the run is already complete
+            log_event(log, logging.INFO, "run_done", run_id=run_id, status="finished", rows_read=0, batches=0)
         log_event(log, logging.INFO, "plan_done", run_id=run_id, rows_read=result.rows, batches=result.batches)
         return result
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from shared.batch_processor import Worker
+from shared.batch_processor import Worker, log_run_done
 from shared.errors import MalformedMessage, RetryableError
 from shared.messages import BatchMessage, peek_batch_id
 from shared.queues import Queue
@@ -91,7 +91,8 @@ class MessageHandler:
                                                  for k in keys], msg.run_id)
             self.state.add_counts(msg.run_id, failed=len(keys))
             self.state.batch_finished(msg.batch_id, "poisoned", error[:2000])
-            self.state.maybe_finish_run(msg.run_id)
+            if self.state.maybe_finish_run(msg.run_id):
+                log_run_done(self.state, msg.run_id)
         log_event(log, logging.ERROR, "message_parked", poison_id=poison_id,
                   batch_id=msg.batch_id if msg else None, error=error[:500])
         return poison_id

@@ -94,6 +94,7 @@ class Runtime:
         hubspot_base_url: str | None = None,
         client_side_validation: bool = False,
         sleep: Any = None,
+        storage_queues: bool = False,
     ) -> Runtime:
         engine = engine or create_source_engine(source_url(settings, config), settings.sql_auth)
         state = StateStore(engine, config.source.state_schema, config.source.table_prefix)
@@ -113,12 +114,12 @@ class Runtime:
             )
 
         if queue is None or poison_queue is None:
-            queue, poison_queue = cls.make_queues(settings, config)
+            queue, poison_queue = cls.make_queues(settings, config, storage_queues)
         return cls(settings, config, engine, state, queue, poison_queue, make_writer)
 
     @staticmethod
-    def make_queues(settings: Settings, config: SyncConfig) -> tuple[Queue, Queue]:
-        if config.queue.backend == "memory":
+    def make_queues(settings: Settings, config: SyncConfig, storage_queues: bool = False) -> tuple[Queue, Queue]:
+        if config.queue.backend == "memory" and not storage_queues:
             return MemoryQueue(settings.queue_name), MemoryQueue(settings.poison_queue_name)
         return (
             StorageQueue.connect(settings.queue_name, dict(settings.storage), settings.azure_client_id, create=True),
@@ -152,4 +153,5 @@ def from_environment(config_path: str | None = None) -> Runtime:
     """The runtime the Azure Functions use: everything from app settings."""
     settings = Settings.from_env()
     config = resolve_config(settings, config_path)
-    return Runtime.build(settings, config)
+    # inside Azure Functions the queues are always Storage queues, whatever queue.backend says
+    return Runtime.build(settings, config, storage_queues=True)

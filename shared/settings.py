@@ -66,7 +66,7 @@ class Settings:
     schedule: str = DEFAULT_SCHEDULE
     queue_name: str = DEFAULT_QUEUE_NAME
     azure_client_id: str | None = None
-    storage: Mapping[str, str] = field(default_factory=dict)
+    storage: Mapping[str, str] = field(default_factory=dict, repr=False)  # may hold an account key
 
     @property
     def poison_queue_name(self) -> str:

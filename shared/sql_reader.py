@@ -13,7 +13,9 @@ can compare versions without knowing their type.
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import json
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -84,11 +86,16 @@ def key_to_json(key: Sequence[Any]) -> str:
 
 
 def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, bool | int | str):
+    """A key value as JSON: numbers and strings as they are, dates ISO, anything else as text."""
+    if value is None or isinstance(value, bool | int | str | float):
         return value
-    if isinstance(value, float):
-        return value
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
     return str(value)
+
+
+def jsonable_key(key: Sequence[Any]) -> list[Any]:
+    return [_jsonable(v) for v in key]
 
 
 @dataclass(frozen=True)
@@ -99,7 +106,7 @@ class Position:
     key: tuple[Any, ...] | None = None
 
     def to_json(self) -> str:
-        return json.dumps({"version": self.version, "key": list(self.key) if self.key else None})
+        return json.dumps({"version": self.version, "key": jsonable_key(self.key) if self.key else None})
 
     @classmethod
     def from_json(cls, text: str) -> Position:
@@ -238,7 +245,27 @@ class SourceTable:
             equal.append(col == value)
         return or_(*clauses)
 
+    def _coerce(self, col: Column[Any], value: Any) -> Any:
+        """A key value that travelled as JSON, back in the column's Python type."""
+        try:
+            kind = col.type.python_type
+        except NotImplementedError:
+            return value
+        if value is None or isinstance(value, kind):
+            return value
+        try:
+            if kind is dt.datetime:
+                return dt.datetime.fromisoformat(value)
+            if kind is dt.date:
+                return dt.date.fromisoformat(value)
+            if kind in (int, float, decimal.Decimal, uuid.UUID):
+                return kind(value)
+        except (TypeError, ValueError):
+            return value
+        return value
+
     def rows_statement(self, keys: Sequence[Key]):  # type: ignore[no-untyped-def]
+        keys = [tuple(self._coerce(c, v) for c, v in zip(self.key_cols, k, strict=True)) for k in keys]
         cols = [self._col[c] for c in self.obj.columns]
         if not keys:
             return select(*cols).where(false())

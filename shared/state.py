@@ -26,19 +26,24 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    Text,
+    Unicode,
+    UnicodeText,
     and_,
     func,
     inspect,
     select,
     update,
 )
+from sqlalchemy.dialects import mssql as mssql_types
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.schema import CreateSchema, CreateTable
 
 from shared.errors import ConfigurationError, SourceError
 from shared.sql_reader import Position
+
+# NVARCHAR(max) on SQL Server (UnicodeText alone may compile to the deprecated NTEXT)
+LONG_TEXT = UnicodeText().with_variant(mssql_types.NVARCHAR(None), "mssql")
 
 COUNTERS = ("rows_read", "batches", "created", "updated", "unchanged", "rejected", "failed", "missing", "api_calls")
 
@@ -64,7 +69,7 @@ def build_metadata(schema: str | None, prefix: str) -> MetaData:
     Table(
         f"{prefix}watermarks", md,
         Column("object_name", String(64), primary_key=True),
-        Column("position", Text, nullable=False),
+        Column("position", LONG_TEXT, nullable=False),
         Column("updated_at", DateTime, nullable=False),
     )
     Table(
@@ -75,7 +80,7 @@ def build_metadata(schema: str | None, prefix: str) -> MetaData:
         Column("started_at", DateTime, nullable=False),
         Column("finished_at", DateTime),
         *(Column(name, BigInteger, nullable=False, default=0) for name in COUNTERS),
-        Column("error", Text),
+        Column("error", LONG_TEXT),
     )
     Table(
         f"{prefix}batches", md,
@@ -85,19 +90,19 @@ def build_metadata(schema: str | None, prefix: str) -> MetaData:
         Column("size", Integer, nullable=False),
         Column("status", String(16), nullable=False),
         Column("attempts", Integer, nullable=False, default=0),
-        Column("last_error", Text),
+        Column("last_error", LONG_TEXT),
         Column("updated_at", DateTime, nullable=False),
     )
     records = Table(
         f"{prefix}records", md,
         Column("object_name", String(64), primary_key=True),
-        Column("source_key", String(450), primary_key=True),
+        Column("source_key", Unicode(400), primary_key=True),
         Column("hubspot_id", String(64)),
-        Column("id_value", String(450)),
+        Column("id_value", Unicode(450)),
         Column("payload_hash", String(64)),
         Column("source_version", String(64)),
         Column("last_outcome", String(16), nullable=False),
-        Column("reason", Text),
+        Column("reason", LONG_TEXT),
         Column("run_id", String(40)),
         Column("updated_at", DateTime, nullable=False),
     )
@@ -109,9 +114,9 @@ def build_metadata(schema: str | None, prefix: str) -> MetaData:
         Column("queue", String(63), nullable=False),
         Column("message_id", String(100)),
         Column("batch_id", String(80)),
-        Column("body", Text, nullable=False),
+        Column("body", LONG_TEXT, nullable=False),
         Column("dequeue_count", Integer),
-        Column("error", Text),
+        Column("error", LONG_TEXT),
         Column("status", String(16), nullable=False),
         Column("received_at", DateTime, nullable=False),
         Column("replayed_at", DateTime),

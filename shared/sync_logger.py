@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
-_PHONE = re.compile(r"(?<![\w-])\+?\d[\d\s().-]{7,}\d(?![\w-])")
+_PHONE = re.compile(r"(?<![\w-])(?!\d{4}-\d{2}-\d{2})\+?\d[\d\s().-]{7,}\d(?![\w:-])")
 _BEARER = re.compile(r"(?i)(bearer\s+|access_token=|pat-[a-z0-9]{2,4}-)[A-Za-z0-9._\-]+")
 
 
@@ -37,17 +37,24 @@ class MaskingFilter(logging.Filter):
             cleaned = mask(cleaned)
         if cleaned != message:
             record.msg, record.args = cleaned, None
-        for key in ("reason", "source_key"):
-            value = getattr(record, key, None)
-            if isinstance(value, str) and record.levelno >= logging.INFO:
-                setattr(record, key, mask(scrub_secrets(value)))
+        dims = getattr(record, "custom_dimensions", None)
+        if isinstance(dims, dict):
+            record.custom_dimensions = {
+                k: (_clean(v, record.levelno) if isinstance(v, str) else v) for k, v in dims.items()
+            }
         return True
+
+
+def _clean(value: str, level: int) -> str:
+    value = scrub_secrets(value)
+    return mask(value) if level >= logging.INFO else value
 
 
 def log_event(logger: logging.Logger, level: int, event: str, **fields: Any) -> None:
     """Log ``event`` with ``fields`` as structured dimensions."""
     text = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
-    logger.log(level, "%s %s", event, text, extra={"event": event, **fields, "custom_dimensions": {"event": event, **fields}})
+    # fields go under custom_dimensions only: names like 'created' are LogRecord attributes
+    logger.log(level, "%s %s", event, text, extra={"custom_dimensions": {"event": event, **fields}})
 
 
 def configure(level: int = logging.INFO) -> None:

@@ -39,8 +39,9 @@ class RateBudget:
                     return
                 if not wait:
                     wait = self.window - (now - self._starts[0])
-            self.waited += wait
-            self._sleep(min(wait, self.window))
+            step = min(wait, self.window)
+            self.waited += step
+            self._sleep(step)
 
     def pause(self, seconds: float) -> None:
         with self._lock:

@@ -60,7 +60,7 @@ def _email(value: Any, _arg: Any) -> str:
         result = validate_email(text, check_deliverability=False)
     except EmailNotValidError as err:
         raise _reject(f"invalid email: {err}") from None
-    # keep the local part as written but lower the domain (HubSpot matches emails case-insensitively)
+    # lower-cased as a whole: HubSpot matches and stores emails case-insensitively
     return result.normalized.lower()
 
 
@@ -192,7 +192,7 @@ def _parse_one(item: Any) -> TransformSpec:
         values = arg.get("values", arg) if isinstance(arg, dict) else None
         if not isinstance(values, dict) or not values:
             raise ValueError("transform 'map' needs a mapping of source value -> HubSpot value")
-        arg = {"values": {str(k): (None if v is None else str(v)) for k, v in values.items()},
+        arg = {"values": {_text(k): (None if v is None else _text(v)) for k, v in values.items()},
                **({"default": arg["default"]} if "default" in arg else {})}
     if name == "truncate" and (not isinstance(arg, int) or arg < 1):
         raise ValueError("transform 'truncate' needs a positive length")
@@ -200,6 +200,7 @@ def _parse_one(item: Any) -> TransformSpec:
         region = arg.get("region") if isinstance(arg, dict) else arg
         if not isinstance(region, str) or region.upper() not in phonenumbers.SUPPORTED_REGIONS:
             raise ValueError(f"transform 'phone': unknown region {region!r}")
+        arg = {"region": region.upper()}
     return TransformSpec(name, arg)
 
 
@@ -216,8 +217,8 @@ def parse_transforms(value: Any) -> tuple[TransformSpec, ...]:
 def apply_transforms(value: Any, specs: tuple[TransformSpec, ...], phone_region: str = "US") -> Any:
     """Apply ``specs`` in order; a None value passes through untouched (handled by the mapper)."""
     for spec in specs:
-        if value is None:
-            return None
+        if value is None or value == "":
+            return value  # empty stays empty: the mapper decides between "required" and "clear"
         arg = spec.arg
         if spec.name == "phone" and arg is None:
             arg = phone_region

@@ -1,0 +1,178 @@
+"""shared/startup.py and shared/settings.py: the Function App's settings."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.errors import ConfigurationError
+from shared.settings import (
+    APP_SETTINGS,
+    DEFAULT_QUEUE_NAME,
+    DEFAULT_SCHEDULE,
+    MAX_QUEUE_NAME_LENGTH,
+    Settings,
+    validate_queue_name,
+)
+from shared.startup import check_app_settings, require_app_settings
+
+pytestmark = pytest.mark.unit
+
+TOKEN = "pat-na1-11111111-2222-3333-4444-555555555555"  # noqa: S105 - a made-up token
+ACCOUNT_KEY = "c2VjcmV0LWtleS1mb3ItdGVzdHM="
+
+
+def full_env(**overrides: str) -> dict[str, str]:
+    env = {
+        "HUBSYNC_CONFIG": "examples/sqlserver.yaml",
+        "HUBSPOT_ACCESS_TOKEN": TOKEN,
+        "HUBSYNC_SOURCE_URL": "postgresql+psycopg://hubsync:pw@db.example.com/crm",
+        "HUBSYNC_SCHEDULE": "0 */15 * * * *",
+        "HUBSYNC_QUEUE_NAME": "hubsync-batches",
+        "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+    }
+    env.update(overrides)
+    return env
+
+
+def test_full_valid_env_has_no_problems() -> None:
+    assert check_app_settings(full_env()) == []
+    require_app_settings(full_env())  # does not raise
+
+
+def test_identity_based_storage_is_enough() -> None:
+    env = full_env()
+    del env["AzureWebJobsStorage"]
+    env["AzureWebJobsStorage__queueServiceUri"] = "https://acct.queue.core.windows.net"
+    assert check_app_settings(env) == []
+
+
+def test_missing_token_is_named() -> None:
+    env = full_env()
+    del env["HUBSPOT_ACCESS_TOKEN"]
+    problems = check_app_settings(env)
+    assert len(problems) == 1
+    assert problems[0].startswith("app setting HUBSPOT_ACCESS_TOKEN is missing")
+    assert "misspelt" not in problems[0]
+
+
+def test_blank_required_setting_counts_as_missing() -> None:
+    problems = check_app_settings(full_env(HUBSPOT_ACCESS_TOKEN="   "))
+    assert [p.split(" is missing")[0] for p in problems] == ["app setting HUBSPOT_ACCESS_TOKEN"]
+
+
+def test_every_required_setting_is_checked() -> None:
+    problems = check_app_settings({})
+    required = [name for name, (req, _) in APP_SETTINGS.items() if req]
+    for name in required:
+        assert any(p.startswith(f"app setting {name} is missing") for p in problems), name
+    assert any("AzureWebJobsStorage" in p for p in problems)
+    assert len(problems) == len(required) + 1
+
+
+def test_misspelt_setting_gets_a_hint() -> None:
+    env = full_env()
+    env["HUBSYNC_QUEUE_NAM"] = env.pop("HUBSYNC_QUEUE_NAME")
+    problems = check_app_settings(env)
+    assert len(problems) == 1
+    assert problems[0].startswith("app setting HUBSYNC_QUEUE_NAME is missing (found 'HUBSYNC_QUEUE_NAM': misspelt?)")
+
+
+def test_queue_name_of_57_characters_mentions_56() -> None:
+    problems = check_app_settings(full_env(HUBSYNC_QUEUE_NAME="q" * 57))
+    assert len(problems) == 1
+    assert "HUBSYNC_QUEUE_NAME" in problems[0]
+    assert "57 characters" in problems[0]
+    assert "56" in problems[0]
+    assert "-poison" in problems[0]
+
+
+def test_bad_schedule_is_a_problem() -> None:
+    problems = check_app_settings(full_env(HUBSYNC_SCHEDULE="*/15 * * * *"))
+    assert len(problems) == 1
+    assert problems[0].startswith("HUBSYNC_SCHEDULE: ")
+
+
+def test_require_app_settings_lists_every_problem() -> None:
+    env = full_env(HUBSYNC_SCHEDULE="bad", HUBSYNC_QUEUE_NAME="Bad_Name")
+    del env["HUBSYNC_CONFIG"]
+    with pytest.raises(ConfigurationError) as info:
+        require_app_settings(env)
+    assert len(info.value.problems) == 3
+    assert str(info.value).startswith("hubsync cannot start:")
+
+
+# -- queue names --
+
+
+@pytest.mark.parametrize("name", ["abc", "hubsync-batches", "q1-2-3", "a" * MAX_QUEUE_NAME_LENGTH])
+def test_valid_queue_names(name: str) -> None:
+    assert validate_queue_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["ab", "a" * 57, "Hubsync", "hub--sync", "-hubsync", "hubsync-", "hub_sync"])
+def test_invalid_queue_names(name: str) -> None:
+    with pytest.raises(ConfigurationError, match="^HUBSYNC_QUEUE_NAME: queue name"):
+        validate_queue_name(name)
+
+
+def test_poison_queue_of_the_longest_name_is_still_valid() -> None:
+    settings = Settings(queue_name="a" * MAX_QUEUE_NAME_LENGTH)
+    assert len(settings.poison_queue_name) == 63
+
+
+# -- Settings.from_env --
+
+
+def test_from_env_reads_everything() -> None:
+    env = full_env(HUBSYNC_SQL_AUTH="managed-identity", AZURE_CLIENT_ID="cid", HUBSPOT_BASE_URL=" http://localhost:8080 ")
+    env["AzureWebJobsStorage__queueServiceUri"] = "https://acct.queue.core.windows.net"
+    settings = Settings.from_env(env)
+
+    assert settings.config_path == "examples/sqlserver.yaml"
+    assert settings.hubspot_token is not None
+    assert settings.hubspot_token.get_secret_value() == TOKEN
+    assert settings.source_url is not None
+    assert settings.source_url.get_secret_value().startswith("postgresql+psycopg://")
+    assert settings.sql_auth == "managed-identity"
+    assert settings.hubspot_base_url == "http://localhost:8080"
+    assert settings.azure_client_id == "cid"
+    assert settings.poison_queue_name == "hubsync-batches-poison"
+    assert set(settings.storage) == {"AzureWebJobsStorage", "AzureWebJobsStorage__queueServiceUri"}
+
+
+def test_from_env_defaults() -> None:
+    settings = Settings.from_env({"HUBSYNC_SCHEDULE": "  "})
+    assert settings.hubspot_token is None
+    assert settings.schedule == DEFAULT_SCHEDULE
+    assert settings.queue_name == DEFAULT_QUEUE_NAME
+    assert settings.storage == {}
+
+
+def test_token_and_source_password_are_not_in_repr() -> None:
+    settings = Settings.from_env(full_env())
+    text = repr(settings) + str(settings)
+    assert TOKEN not in text
+    assert "hubsync:pw@" not in text
+    assert "**********" in text
+
+
+def test_storage_account_key_is_not_in_repr() -> None:
+    conn = f"DefaultEndpointsProtocol=https;AccountName=acct;AccountKey={ACCOUNT_KEY};EndpointSuffix=core.windows.net"
+    settings = Settings.from_env(full_env(AzureWebJobsStorage=conn))
+    assert ACCOUNT_KEY not in repr(settings)
+
+
+@pytest.mark.parametrize("value", ["Managed-Identity", "msi", "password"])
+def test_invalid_sql_auth(value: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        Settings.from_env(full_env(HUBSYNC_SQL_AUTH=value))
+    assert str(info.value) == f"HUBSYNC_SQL_AUTH: {value!r} is not one of 'managed-identity', 'sql'"
+
+
+def test_sql_auth_sql_is_accepted() -> None:
+    assert Settings.from_env(full_env(HUBSYNC_SQL_AUTH="sql")).sql_auth == "sql"
+
+
+def test_from_env_validates_the_queue_name() -> None:
+    with pytest.raises(ConfigurationError, match="HUBSYNC_QUEUE_NAME"):
+        Settings.from_env(full_env(HUBSYNC_QUEUE_NAME="q" * 57))
