@@ -20,7 +20,7 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   tags: tags
   kind: 'StorageV2'
   sku: {
-    name: 'Standard_LRS'
+    name: 'Standard_ZRS' // zone-redundant: queued and poison batches survive a zone outage
   }
   properties: {
     accessTier: 'Hot'
