@@ -181,7 +181,7 @@ def plan(config: ConfigOpt = None, obj: ObjectOpt = None,
             for name, (before, after) in s.changes.items():
                 out.print(f"    {name}: {before!r} -> {after!r}", markup=False, highlight=False)
         for key, reason in p.rejections:
-            out.print(f"[yellow]reject[/] {p.name} {key}: {reason}", highlight=False)
+            out.print(f"[yellow]reject[/] {p.name} {key}: {reason}", highlight=False, soft_wrap=True)
     if any(p.rejected for p in previews):
         raise typer.Exit(1)
 
@@ -265,7 +265,7 @@ def status(config: ConfigOpt = None,
                 for rec in rt.state.all_records(o.name):
                     if rec.last_outcome in ("rejected", "failed"):
                         out.print(f"{o.name} {rec.source_key} {rec.last_outcome}: {rec.reason}", highlight=False,
-                                  markup=False)
+                                  markup=False, soft_wrap=True)
 
 
 @poison_app.command("list")
@@ -274,7 +274,7 @@ def poison_list(config: ConfigOpt = None) -> None:
     with _runtime(config, hubspot=False, queues=False) as rt:
         for p in rt.state.list_poison():
             out.print(f"#{p['id']} {p['received_at']:%Y-%m-%d %H:%M} batch {p['batch_id']}: {p['error']}",
-                      highlight=False, markup=False)
+                      highlight=False, markup=False, soft_wrap=True)
 
 
 @poison_app.command("replay")
