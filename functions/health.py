@@ -9,6 +9,7 @@ import azure.functions as func
 
 from functions.runtime import get_runtime
 from shared.startup import check_app_settings
+from shared.sync_logger import scrub_secrets
 
 bp = func.Blueprint()
 
@@ -28,6 +29,6 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
             body["parked_batches"] = len(rt.state.list_poison())
         except Exception as err:  # noqa: BLE001 - reported, not raised: this is the health endpoint
             body["status"] = "degraded"
-            body["problems"] = [f"{type(err).__name__}: {str(err)[:300]}"]
+            body["problems"] = [f"{type(err).__name__}: {scrub_secrets(str(err))[:300]}"]
     code = 200 if body["status"] == "ok" else 503
     return func.HttpResponse(json.dumps(body, default=str), status_code=code, mimetype="application/json")

@@ -22,7 +22,13 @@ from typing import Any
 from shared.config import ObjectConfig, SyncConfig
 from shared.data_validator import PortalSchema
 from shared.error_handler import explain_rejection
-from shared.errors import BatchValidationError, ConfigurationError, MalformedMessage, RecordRejected
+from shared.errors import (
+    BatchValidationError,
+    ConfigurationError,
+    MalformedMessage,
+    RecordRejected,
+    RetryableError,
+)
 from shared.field_mapper import MappedRecord, map_row
 from shared.hubspot_writer import HubSpotWriter, WriteResult
 from shared.messages import BatchMessage
@@ -84,7 +90,10 @@ def assess(
             tally["missing"] += 1
             continue
         if st and st.hubspot_id and st.source_version and st.source_version > row.version:
-            tally["unchanged"] += 1  # HubSpot already holds a newer version: never write an older one
+            # HubSpot already holds a newer version: never write an older one
+            settled.append(RecordState(kj, st.hubspot_id, st.id_value, st.payload_hash, st.source_version,
+                                       "unchanged"))
+            tally["unchanged"] += 1
             continue
         try:
             mapped = map_row(row.row or {}, obj, row.version, types)
@@ -163,9 +172,11 @@ class Worker:
             raise MalformedMessage(f"message names object {msg.object!r}, which the configuration does not have") from None
         calls_before = self.writer.calls_in_thread()
         run = _BatchRun(self, obj, msg)
-        run.execute()
-        run.counts.api_calls = self.writer.calls_in_thread() - calls_before
-        self.state.add_counts(msg.run_id, api_calls=run.counts.api_calls)
+        try:
+            run.execute()
+        finally:  # calls made by a failed attempt count too: they spent HubSpot's budget
+            run.counts.api_calls = self.writer.calls_in_thread() - calls_before
+            self.state.add_counts(msg.run_id, api_calls=run.counts.api_calls)
         self.state.batch_finished(msg.batch_id, "done")
         if self.state.maybe_finish_run(msg.run_id):
             log_run_done(self.state, msg.run_id)
@@ -176,15 +187,39 @@ class Worker:
         return run.counts
 
 
+_COUNTED = {"created": "created", "updated": "updated", "unchanged": "unchanged", "rejected": "rejected",
+            "missing": "missing"}
+MAX_PASSES = 3
+
+
 class _BatchRun:
     def __init__(self, worker: Worker, obj: ObjectConfig, msg: BatchMessage) -> None:
         self.w = worker
         self.obj = obj
         self.msg = msg
         self.counts = BatchCounts()
+        self.prior: dict[str, RecordState] = {}
+        self.refused: set[str] = set()
 
-    def _save(self, states: list[RecordState], **counts: int) -> None:
-        self.w.state.save_records(self.obj.name, states, self.msg.run_id)
+    def _save(self, states: list[RecordState]) -> None:
+        """Record outcomes and count them once per run, however often the batch is delivered."""
+        if not states:
+            return
+        refused = self.w.state.save_records(self.obj.name, states, self.msg.run_id)
+        self.refused.update(refused)
+        counts: dict[str, int] = {}
+        for st in states:
+            if st.source_key in refused:
+                continue
+            before = self.prior.get(st.source_key)
+            if before is not None and before.run_id == self.msg.run_id:
+                if before.last_outcome != "failed":
+                    continue  # already counted by an earlier delivery of this batch
+                counts["failed"] = counts.get("failed", 0) - 1  # a replayed batch now succeeds
+            name = _COUNTED[st.last_outcome]
+            counts[name] = counts.get(name, 0) + 1
+            self.prior[st.source_key] = RecordState(st.source_key, st.hubspot_id, st.id_value, st.payload_hash,
+                                                    st.source_version, st.last_outcome, st.reason, self.msg.run_id)
         self.w.state.add_counts(self.msg.run_id, **counts)
         for name, n in counts.items():
             setattr(self.counts, name, getattr(self.counts, name) + n)
@@ -198,20 +233,34 @@ class _BatchRun:
                   batch_id=self.msg.batch_id, source_key=source_key, reason=reason)
 
     def execute(self) -> None:
+        keys = list({key_to_json(k.k): tuple(k.k) for k in self.msg.keys}.items())
+        for _ in range(MAX_PASSES):
+            self._pass(keys)
+            if not self.refused:
+                return
+            # another delivery recorded a newer version while this one was sending: HubSpot may now
+            # hold this (older) payload, so forget its hash and sync those rows again from SQL
+            for key in self.refused:
+                self.w.state.forget_hash(self.obj.name, key)
+            keys = [(kj, k) for kj, k in keys if kj in self.refused]
+            self.refused = set()
+        raise RetryableError(f"rows {sorted(k for k, _ in keys)[:5]} kept changing while being sent; retrying")
+
+    def _pass(self, keys: list[tuple[str, tuple[Any, ...]]]) -> None:
         obj = self.obj
         source = self.w.sources.get(obj)
         schema = self.w.schemas.get(obj.object_type)
-        keys = [tuple(k.k) for k in self.msg.keys]
-        key_jsons = list(dict.fromkeys(key_to_json(k) for k in keys))
-        rows = source.read_rows(keys)
+        key_jsons = [kj for kj, _ in keys]
+        rows = source.read_rows([k for _, k in keys])
         known = self.w.state.get_records(obj.name, key_jsons)
+        self.prior.update(known)
 
-        settled, tally, candidates = assess(obj, schema, key_jsons, rows, known)
+        settled, _tally, candidates = assess(obj, schema, key_jsons, rows, known)
         for st in settled:
             if st.last_outcome == "rejected":
                 self._log_rejection(st.source_key, st.reason or "")
-        candidates = self._drop_duplicates(candidates, settled, tally)
-        self._save(settled, **tally)
+        candidates = self._drop_duplicates(candidates, settled)
+        self._save(settled)
 
         updates = [c for c in candidates if c.hubspot_id]
         upserts = [c for c in candidates if not c.hubspot_id]
@@ -220,8 +269,7 @@ class _BatchRun:
             c.hubspot_id = None  # deleted or merged in HubSpot: match again by id_property
         self._send(upserts + gone, by_id=False)
 
-    def _drop_duplicates(self, candidates: list[_Candidate], settled: list[RecordState],
-                         tally: dict[str, int]) -> list[_Candidate]:
+    def _drop_duplicates(self, candidates: list[_Candidate], settled: list[RecordState]) -> list[_Candidate]:
         """Two source rows may not claim one HubSpot record: it would flip between them."""
         id_prop = self.obj.id_property
         owners = self.w.state.owners_of(self.obj.name, [c.norm_id for c in candidates])
@@ -233,7 +281,6 @@ class _BatchRun:
                 settled.append(self._reject(
                     c.source_key, f"{id_prop} {c.mapped.id_value!r} is already synced from source key {other}; "
                                   f"each HubSpot record can have only one source row"))
-                tally["rejected"] += 1
                 continue
             seen[c.norm_id] = c.source_key
             kept.append(c)
@@ -262,33 +309,33 @@ class _BatchRun:
                 missing = set()
         except BatchValidationError as err:
             if len(chunk) == 1:
-                state = self._reject(chunk[0].source_key, explain_rejection(str(err)))
-                self._save([state], rejected=1)
+                self._save([self._reject(chunk[0].source_key, explain_rejection(str(err)))])
                 return []
             middle = len(chunk) // 2
             return self._send_chunk(chunk[:middle], by_id) + self._send_chunk(chunk[middle:], by_id)
-        self._record(chunk, results, by_id)
+        self._record(chunk, results, by_id, missing)
         return [c for c in chunk if c.hubspot_id in missing]
 
-    def _record(self, chunk: list[_Candidate], results: list[WriteResult], by_id: bool) -> None:
+    def _record(self, chunk: list[_Candidate], results: list[WriteResult], by_id: bool, missing: set[str]) -> None:
         if by_id:
             by_key = {r.hubspot_id: r for r in results}
             matched = [(c, by_key.get(c.hubspot_id or "")) for c in chunk]
         else:
             by_key = {normalise_id_value(self.obj, r.id_value or ""): r for r in results}
             matched = [(c, by_key.get(c.norm_id)) for c in chunk]
-            if any(r is None for _, r in matched) and len(results) == len(chunk):
-                matched = list(zip(chunk, results, strict=True))  # HubSpot echoed a normalised value
-        states, created, updated = [], 0, 0
+        states, lost = [], []
         for c, result in matched:
             if result is None:
-                continue  # not in the answer: an update by id whose record is gone, retried by upsert
+                if not by_id or c.hubspot_id not in missing:
+                    lost.append(c.source_key)
+                continue  # an update by id whose record is gone: retried by upsert
             new = result.new and not by_id
-            created += new
-            updated += not new
             states.append(RecordState(c.source_key, result.hubspot_id, c.norm_id, c.mapped.payload_hash,
                                       c.mapped.version, "created" if new else "updated"))
-        self._save(states, created=created, updated=updated)
+        self._save(states)
+        if lost:
+            raise RetryableError(f"HubSpot's answer left out {len(lost)} input(s) ({', '.join(lost[:5])}); "
+                                 "retrying the batch")
 
 
 def describe(msg: Any) -> str:

@@ -287,6 +287,8 @@ def poison_replay(config: ConfigOpt = None,
         raise typer.Exit(2)
     with _runtime(config) as rt:
         handler = rt.handler()
+        if not rt.durable_queue:
+            handler.queue = None  # a 429 must fail the replay, not defer into a queue that dies with us
         failures = 0
         for p in rt.state.list_poison():
             if poison_id is not None and p["id"] != poison_id:
@@ -297,7 +299,11 @@ def poison_replay(config: ConfigOpt = None,
                 failures += 1
                 out.print(f"#{p['id']} still failing: {err}", highlight=False, markup=False)
                 continue
-            rt.state.mark_replayed(p["id"])
+            if outcome == "parked":
+                failures += 1
+                out.print(f"#{p['id']} parked again (see hubsync poison list)")
+                continue
+            rt.state.mark_replayed(p["id"])  # done, or re-queued on the durable queue
             out.print(f"#{p['id']} replayed: {outcome}")
     if failures:
         raise typer.Exit(1)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from shared.errors import ConfigurationError, RetryableError
 from shared.queue_handler import MessageHandler
-from shared.queues import Queue
+from shared.queues import LeaseLost, Queue, QueuedMessage
 
 log = logging.getLogger("hubsync.drain")
 
@@ -48,6 +48,12 @@ def drain(
     busy = [0]
     stop = threading.Event()
 
+    def settle(message: QueuedMessage, action: Callable[[], None]) -> None:
+        try:
+            action()
+        except LeaseLost as err:  # the lease ran out anyway; the other receiver settles it
+            log.warning("message %s: %s", message.id, err)
+
     def loop() -> None:
         while not stop.is_set():
             batch = queue.receive(1, visibility_timeout)
@@ -61,14 +67,18 @@ def drain(
             message = batch[0]
             with lock:
                 busy[0] += 1
+            lease = _Lease(queue, message, visibility_timeout)
             try:
-                outcome = handler.handle(message.body, message.dequeue_count, message.id)
-                queue.delete(message)
+                try:
+                    outcome = handler.handle(message.body, message.dequeue_count, message.id)
+                finally:
+                    lease.stop()
+                settle(message, lambda m=message: queue.delete(m))
                 with lock:
                     setattr(result, outcome, getattr(result, outcome) + 1)
             except ConfigurationError as err:
                 # the operator must fix something: stop, leave the message for the next run
-                queue.release(message, 0)
+                settle(message, lambda m=message: queue.release(m, 0))
                 with lock:
                     result.fatal = result.fatal or err
                 stop.set()
@@ -77,13 +87,13 @@ def drain(
                     result.errors.append(str(err)[:300])
                 if message.dequeue_count >= max_dequeue_count:
                     poison_queue.send(message.body)
-                    queue.delete(message)
+                    settle(message, lambda m=message: queue.delete(m))
                     with lock:
                         result.poisoned += 1
                 else:
                     delay = err.retry_after if isinstance(err, RetryableError) and err.retry_after else (
                         min(base_backoff * 2 ** (message.dequeue_count - 1), 60.0))
-                    queue.release(message, delay)
+                    settle(message, lambda m=message, d=delay: queue.release(m, d))
                     with lock:
                         result.retried += 1
             finally:
@@ -106,3 +116,29 @@ def drain(
             handler.park(message.body, message.id, message.dequeue_count, queue=poison_queue.name)
             poison_queue.delete(message)
     return result
+
+
+class _Lease:
+    """Keeps a message invisible while its batch runs, as the Functions host does, so a slow
+    batch (HubSpot's rate-limit waits) is never handed to a second worker."""
+
+    def __init__(self, queue: Queue, message: QueuedMessage, visibility_timeout: float) -> None:
+        self._queue = queue
+        self._message = message
+        self._timeout = visibility_timeout
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._renew, name=f"lease-{message.id[:8]}", daemon=True)
+        self._thread.start()
+
+    def _renew(self) -> None:
+        while not self._stop.wait(max(self._timeout / 2, 0.05)):
+            try:
+                self._queue.release(self._message, self._timeout)
+            except LeaseLost:
+                return
+            except Exception as err:  # noqa: BLE001 - a failed renewal is retried on the next tick
+                log.warning("could not extend the lease of message %s: %s", self._message.id, err)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()

@@ -18,7 +18,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
 from shared.data_validator import PortalSchema, PropertyDef
 from shared.error_handler import classify_exception
-from shared.errors import ConfigurationError, RetryableError
+from shared.errors import BatchValidationError, ConfigurationError, RetryableError
 from shared.throttle import RateBudget
 
 T = TypeVar("T")
@@ -144,6 +144,11 @@ class HubSpotWriter:
             f"POST /crm/v3/objects/{object_type}/batch/upsert",
             lambda: api.upsert_with_http_info(object_type, body, _request_timeout=self.timeout),
         )
+        errors = getattr(data, "errors", None) or []
+        if errors:
+            # a 207 from batch/upsert: some inputs were refused; split the batch to find them
+            first = errors[0]
+            raise BatchValidationError(f"{first.category}: {first.message}", status=207, category=first.category)
         return self._results(data, id_property, what="upsert")
 
     def update(self, object_type: str, items: Sequence[tuple[str, dict[str, str]]],
@@ -165,9 +170,7 @@ class HubSpotWriter:
                 for ids in (getattr(error, "context", None) or {}).values():
                     missing.update(ids)
             else:
-                from shared.errors import BatchValidationError
-
-                raise BatchValidationError(f"{error.category}: {error.message}", category=error.category)
+                raise BatchValidationError(f"{error.category}: {error.message}", status=207, category=error.category)
         return self._results(data, id_property, what="update"), missing
 
     def read(self, object_type: str, ids: Sequence[str], properties: Sequence[str],

@@ -134,6 +134,12 @@ class Planner:
             self.state.add_counts(run_id, rows_read=len(page))
             if on_page:
                 on_page(len(page))
+        if plan.position is not None and obj.watermark.kind == "timestamp":
+            # a finished delta resumes from its last timestamp, not (timestamp, key): rows committed
+            # later with that same timestamp and a smaller key are read again next run
+            plan.position = Position(plan.position.version, None)
+            if self.save_positions:
+                self.state.set_position(obj.name, plan.position)
         self.state.add_counts(run_id, batches=plan.batches, rejected=plan.too_large)
         log_event(log, logging.INFO, "object_planned", run_id=run_id, object=obj.name, rows_read=plan.rows,
                   batches=plan.batches)

@@ -81,18 +81,27 @@ class MessageHandler:
         poison_id = self.state.park_poison(queue or self.queue_name, body, message_id, dequeue_count,
                                            msg.batch_id if msg else peek_batch_id(body), error)
         if msg is not None:
-            reason = f"batch parked in poison store #{poison_id}: {error}"[:2000]
-            keys = [key_to_json(k.k) for k in msg.keys]
-            # rows this run already settled (written, unchanged, rejected, missing) did not fail
-            settled = self.state.get_records(msg.object, keys)
-            keys = [k for k in keys if k not in settled or settled[k].run_id != msg.run_id
-                    or settled[k].last_outcome == "failed"]
-            self.state.save_records(msg.object, [RecordState(k, None, None, None, None, "failed", reason)
-                                                 for k in keys], msg.run_id)
-            self.state.add_counts(msg.run_id, failed=len(keys))
-            self.state.batch_finished(msg.batch_id, "poisoned", error[:2000])
-            if self.state.maybe_finish_run(msg.run_id):
-                log_run_done(self.state, msg.run_id)
+            try:
+                self._mark_failed(msg, poison_id, error)
+            except Exception as err:  # noqa: BLE001 - the message itself is stored; say why its rows are not marked
+                log_event(log, logging.ERROR, "park_bookkeeping_failed", poison_id=poison_id, batch_id=msg.batch_id,
+                          error=f"{type(err).__name__}: {str(err)[:300]}")
         log_event(log, logging.ERROR, "message_parked", poison_id=poison_id,
                   batch_id=msg.batch_id if msg else None, error=error[:500])
         return poison_id
+
+    def _mark_failed(self, msg: BatchMessage, poison_id: int, error: str) -> None:
+        """Mark the batch's rows that this run did not settle as failed, with the poison reference."""
+        reason = f"batch parked in poison store #{poison_id}: {error}"[:2000]
+        keys = [key_to_json(k.k) for k in msg.keys]
+        known = self.state.get_records(msg.object, keys)
+        # rows this run already settled (written, unchanged, rejected, missing) did not fail
+        unsettled = [k for k in keys if k not in known or known[k].run_id != msg.run_id
+                     or known[k].last_outcome == "failed"]
+        newly_failed = [k for k in unsettled if not (k in known and known[k].run_id == msg.run_id)]
+        self.state.save_records(msg.object, [RecordState(k, None, None, None, None, "failed", reason)
+                                             for k in unsettled], msg.run_id)
+        self.state.add_counts(msg.run_id, failed=len(newly_failed))
+        self.state.batch_finished(msg.batch_id, "poisoned", error[:2000])
+        if self.state.maybe_finish_run(msg.run_id):
+            log_run_done(self.state, msg.run_id)

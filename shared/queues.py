@@ -23,6 +23,10 @@ class MessageTooLarge(ValueError):
     pass
 
 
+class LeaseLost(RuntimeError):
+    """The message's pop receipt is stale: its lease ran out and another receiver has it."""
+
+
 @dataclass
 class QueuedMessage:
     id: str
@@ -68,8 +72,14 @@ class MemoryQueue:
         now = self._clock()
         out = []
         with self._lock:
-            ready = sorted((m for m in self._items.items() if m[1]["visible_at"] <= now), key=lambda m: m[1]["seq"])
-            for mid, item in ready[:max_messages]:
+            # dicts keep insertion order: the first visible ones are the oldest, no sort needed
+            ready = []
+            for mid, item in self._items.items():
+                if item["visible_at"] <= now:
+                    ready.append((mid, item))
+                    if len(ready) >= max_messages:
+                        break
+            for mid, item in ready:
                 item["dequeue_count"] += 1
                 item["visible_at"] = now + visibility_timeout
                 item["receipt"] = str(uuid.uuid4())
@@ -79,14 +89,19 @@ class MemoryQueue:
     def delete(self, message: QueuedMessage) -> None:
         with self._lock:
             item = self._items.get(message.id)
-            if item is not None and item["receipt"] == message.pop_receipt:
+            if item is not None and item["receipt"] != message.pop_receipt:
+                raise LeaseLost(f"message {message.id} was taken over by another receiver")
+            if item is not None:
                 del self._items[message.id]
 
     def release(self, message: QueuedMessage, visibility_timeout: float) -> None:
+        """Make the message visible again after ``visibility_timeout`` seconds (or extend its lease)."""
         with self._lock:
             item = self._items.get(message.id)
-            if item is not None and item["receipt"] == message.pop_receipt:
-                item["visible_at"] = self._clock() + visibility_timeout
+            if item is None or item["receipt"] != message.pop_receipt:
+                raise LeaseLost(f"message {message.id} was taken over by another receiver")
+            item["visible_at"] = self._clock() + visibility_timeout
+            item["receipt"] = message.pop_receipt = str(uuid.uuid4())
 
     def approximate_count(self) -> int:
         with self._lock:
@@ -164,10 +179,27 @@ class StorageQueue:
             raise _storage_error(self.name, err) from None
 
     def delete(self, message: QueuedMessage) -> None:
-        self._client.delete_message(message.id, message.pop_receipt)
+        from azure.core.exceptions import HttpResponseError
+
+        try:
+            self._client.delete_message(message.id, message.pop_receipt)
+        except HttpResponseError as err:
+            if err.status_code in (400, 404):  # PopReceiptMismatch / MessageNotFound
+                raise LeaseLost(f"message {message.id}: {getattr(err, 'error_code', err.status_code)}") from None
+            raise _storage_error(self.name, err) from None
 
     def release(self, message: QueuedMessage, visibility_timeout: float) -> None:
-        self._client.update_message(message.id, message.pop_receipt, visibility_timeout=int(visibility_timeout))
+        """Make the message visible again after ``visibility_timeout`` seconds (or extend its lease)."""
+        from azure.core.exceptions import HttpResponseError
+
+        try:
+            receipt = self._client.update_message(message.id, message.pop_receipt,
+                                                  visibility_timeout=int(visibility_timeout))
+        except HttpResponseError as err:
+            if err.status_code in (400, 404):
+                raise LeaseLost(f"message {message.id}: {getattr(err, 'error_code', err.status_code)}") from None
+            raise _storage_error(self.name, err) from None
+        message.pop_receipt = receipt.pop_receipt
 
     def approximate_count(self) -> int:
         return int(self._client.get_queue_properties().approximate_message_count or 0)

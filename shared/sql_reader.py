@@ -27,6 +27,7 @@ from sqlalchemy import (
     and_,
     create_engine,
     false,
+    literal,
     or_,
     select,
 )
@@ -80,9 +81,19 @@ def decode_version(kind: str, text: str) -> Any:
     return dt.datetime.fromisoformat(text)
 
 
+MAX_KEY_TEXT = 400  # the state table's source_key column
+
+
 def key_to_json(key: Sequence[Any]) -> str:
-    """A source key as stable JSON text (state column, message body)."""
-    return json.dumps([_jsonable(v) for v in key], separators=(",", ":"))
+    """A source key as stable text identifying its row in state: its JSON, or for a key too long
+    for the state column, the start of its JSON and a hash of all of it."""
+    text = json.dumps([_jsonable(v) for v in key], separators=(",", ":"))
+    if len(text) <= MAX_KEY_TEXT:
+        return text
+    import hashlib
+
+    suffix = "...#sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return text[: MAX_KEY_TEXT - len(suffix)] + suffix
 
 
 def _jsonable(value: Any) -> Any:
@@ -122,10 +133,14 @@ class DeltaRow:
 
 
 def describe_url(url: str | URL) -> str:
+    """Where a URL points, for messages: driver, host and database, never credentials or query."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
     except ArgumentError:
         return "<unparseable URL>"
+    host = parsed.host or ("(odbc_connect)" if "odbc_connect" in parsed.query else "")
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{parsed.drivername}://{host}{port}/{parsed.database or ''}"
 
 
 def create_source_engine(url: str, sql_auth: str | None = None, credential: Any = None) -> Engine:
@@ -137,7 +152,10 @@ def create_source_engine(url: str, sql_auth: str | None = None, credential: Any 
             "the source URL is not a SQLAlchemy URL (e.g. mssql+pyodbc://..., postgresql+psycopg://..., "
             "sqlite:///file.db); check HUBSYNC_SOURCE_URL or source.url"
         ) from None
+    parsed, secret_args = _secrets_out_of_url(parsed)
     kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if secret_args:
+        kwargs["connect_args"] = secret_args
     if parsed.get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
     if parsed.get_backend_name() == "mssql":
@@ -171,6 +189,29 @@ def create_source_engine(url: str, sql_auth: str | None = None, credential: Any 
     return engine
 
 
+def _secrets_out_of_url(url: URL) -> tuple[URL, dict[str, Any]]:
+    """Move passwords carried in the query string (libpq's ``password``, ``PWD=`` inside an ODBC
+    ``odbc_connect`` string) into connect arguments, so the engine's URL, its repr and every
+    message built from it hold no secret. The driver still receives the same credentials."""
+    args: dict[str, Any] = {}
+    query = dict(url.query)
+    if "password" in query:
+        args["password"] = query.pop("password")
+    odbc = query.get("odbc_connect")
+    if isinstance(odbc, str):
+        kept = []
+        for part in odbc.split(";"):
+            name, _, value = part.partition("=")
+            if name.strip().upper() == "PWD":
+                args["PWD"] = value  # pyodbc appends keyword arguments to the connection string
+            else:
+                kept.append(part)
+        query["odbc_connect"] = ";".join(kept)
+    if not args:
+        return url, {}
+    return url.set(query=query), args
+
+
 def check_connection(engine: Engine) -> None:
     try:
         with engine.connect() as conn:
@@ -182,8 +223,11 @@ def check_connection(engine: Engine) -> None:
 
 
 def _short(err: BaseException) -> str:
+    from shared.sync_logger import scrub_secrets
+
     orig = getattr(err, "orig", None) or err
-    return str(orig).strip().splitlines()[0][:300]
+    lines = str(orig).strip().splitlines() or [type(orig).__name__]
+    return scrub_secrets(lines[0][:300])
 
 
 class SourceTable:
@@ -232,7 +276,9 @@ class SourceTable:
         return stmt.order_by(self.wm_col, *self.key_cols).limit(page_size)
 
     def _after(self, pos: Position) -> ColumnElement[bool]:
-        bound = decode_version(self.kind, pos.version)
+        # bound with the column's own type: SQL Server compares datetime with a datetime2 parameter
+        # inexactly, which would make '=' miss rows that '>' sees
+        bound = literal(decode_version(self.kind, pos.version), self.wm_col.type)
         if pos.key is None:
             # A new run: rowversion and integer versions are unique per change; timestamps are
             # not, so rows sharing the last timestamp are read again (unchanged rows cost nothing).

@@ -231,6 +231,9 @@ class StateStore:
             conn.execute(update(self.runs).where(self.runs.c.run_id == run_id).values(status=status))
 
     def finish_run(self, run_id: str, status: str, error: str | None = None) -> None:
+        from shared.sync_logger import scrub_secrets
+
+        error = scrub_secrets(error) if error else error
         with self.engine.begin() as conn:
             conn.execute(
                 update(self.runs)
@@ -325,42 +328,77 @@ class StateStore:
             ).all()
         return {row.id_value: row.source_key for row in rows}
 
-    def save_records(self, object_name: str, states: Sequence[RecordState], run_id: str | None) -> None:
-        """Insert or update records; a record already holding a newer source version is kept."""
+    def save_records(self, object_name: str, states: Sequence[RecordState], run_id: str | None) -> set[str]:
+        """Insert or update records; a record already holding a newer source version is kept.
+
+        Returns the source keys of written records (with a HubSpot id) that were refused because a
+        newer version was recorded meanwhile: the caller must sync those rows again. New records
+        go in with one multi-row INSERT; existing ones take one guarded UPDATE each.
+        """
+        refused: set[str] = set()
         if not states:
-            return
+            return refused
         now = utcnow()
         r = self.records.c
+        by_key = {st.source_key: st for st in states}
         with self.engine.begin() as conn:
-            for st in states:
-                values = {
-                    "hubspot_id": st.hubspot_id, "id_value": st.id_value, "payload_hash": st.payload_hash,
-                    "source_version": st.source_version, "last_outcome": st.last_outcome,
-                    "reason": st.reason, "run_id": run_id, "updated_at": now,
-                }
-                if st.hubspot_id is None:
-                    # a rejection or a miss must not forget what HubSpot already holds
-                    for name in ("hubspot_id", "id_value", "payload_hash"):
-                        values[name] = getattr(r, name)
-                    values["source_version"] = r.source_version
-                cond = and_(r.object_name == object_name, r.source_key == st.source_key)
-                stmt = update(self.records).where(cond)
-                if st.source_version is not None and st.hubspot_id is not None:
-                    stmt = stmt.where((r.source_version.is_(None)) | (r.source_version <= st.source_version))
-                if conn.execute(stmt.values(**values)).rowcount:
-                    continue
-                exists = conn.execute(select(func.count()).select_from(self.records).where(cond)).scalar_one()
-                if exists:
-                    continue  # a newer version was recorded meanwhile: never go back
-                insert_values = {**values, "object_name": object_name, "source_key": st.source_key}
-                if st.hubspot_id is None:
-                    insert_values.update(hubspot_id=None, id_value=None, payload_hash=None,
-                                         source_version=None)
+            existing = set(conn.execute(
+                select(r.source_key).where(and_(r.object_name == object_name, r.source_key.in_(list(by_key))))
+            ).scalars())
+            fresh = [st for key, st in by_key.items() if key not in existing]
+            if fresh:
                 try:
                     with conn.begin_nested():
-                        conn.execute(self.records.insert().values(**insert_values))
-                except IntegrityError:
-                    conn.execute(stmt.values(**values))
+                        conn.execute(self.records.insert(),
+                                     [self._insert_values(object_name, st, run_id, now) for st in fresh])
+                except IntegrityError:  # another worker inserted some of them meanwhile
+                    existing.update(st.source_key for st in fresh)
+            for key in existing:
+                st = by_key[key]
+                stmt = self._guarded_update(object_name, st, run_id, now)
+                if conn.execute(stmt).rowcount:
+                    continue
+                found = conn.execute(
+                    select(func.count()).select_from(self.records)
+                    .where(and_(r.object_name == object_name, r.source_key == key))
+                ).scalar_one()
+                if not found:
+                    conn.execute(self.records.insert().values(**self._insert_values(object_name, st, run_id, now)))
+                elif st.hubspot_id is not None:
+                    refused.add(key)  # a newer version was recorded meanwhile: never go back
+        return refused
+
+    def _insert_values(self, object_name: str, st: RecordState, run_id: str | None, now: dt.datetime) -> dict[str, Any]:
+        return {
+            "object_name": object_name, "source_key": st.source_key, "hubspot_id": st.hubspot_id,
+            "id_value": st.id_value if st.hubspot_id else None,
+            "payload_hash": st.payload_hash if st.hubspot_id else None,
+            "source_version": st.source_version if st.hubspot_id else None,
+            "last_outcome": st.last_outcome, "reason": st.reason, "run_id": run_id, "updated_at": now,
+        }
+
+    def _guarded_update(self, object_name: str, st: RecordState, run_id: str | None, now: dt.datetime) -> Any:
+        r = self.records.c
+        values: dict[str, Any] = {"last_outcome": st.last_outcome, "reason": st.reason, "run_id": run_id,
+                                  "updated_at": now}
+        if st.hubspot_id is not None:
+            # what HubSpot now holds; a rejection or a miss must not forget it
+            values.update(hubspot_id=st.hubspot_id, id_value=st.id_value, payload_hash=st.payload_hash,
+                          source_version=st.source_version)
+        stmt = update(self.records).where(and_(r.object_name == object_name, r.source_key == st.source_key))
+        if st.source_version is not None and st.hubspot_id is not None:
+            stmt = stmt.where(r.source_version.is_(None) | (r.source_version <= st.source_version))
+        return stmt.values(**values)
+
+    def forget_hash(self, object_name: str, source_key: str) -> None:
+        """Forget what HubSpot last accepted for a record, so its row is sent again."""
+        r = self.records.c
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(self.records)
+                .where(and_(r.object_name == object_name, r.source_key == source_key))
+                .values(payload_hash=None)
+            )
 
     def forget_hubspot_id(self, object_name: str, source_key: str) -> None:
         r = self.records.c

@@ -15,6 +15,8 @@ from typing import Any
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
 _PHONE = re.compile(r"(?<![\w-])(?!\d{4}-\d{2}-\d{2})\+?\d[\d\s().-]{7,}\d(?![\w:-])")
 _BEARER = re.compile(r"(?i)(bearer\s+|access_token=|pat-[a-z0-9]{2,4}-)[A-Za-z0-9._\-]+")
+_PASSWORD = re.compile(r"(?i)\b(pwd|password|accountkey|sharedaccesssignature|sig)=([^;&\s'\"]+)")
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)([^@\s]+)(@)")
 
 
 def mask(text: str) -> str:
@@ -24,7 +26,10 @@ def mask(text: str) -> str:
 
 
 def scrub_secrets(text: str) -> str:
-    return _BEARER.sub(lambda m: m.group(1) + "[redacted]", text)
+    """Remove tokens, passwords and storage keys from text meant for logs, tables or screens."""
+    text = _BEARER.sub(lambda m: m.group(1) + "[redacted]", text)
+    text = _PASSWORD.sub(lambda m: m.group(1) + "=[redacted]", text)
+    return _URL_PASSWORD.sub(lambda m: m.group(1) + "[redacted]" + m.group(3), text)
 
 
 class MaskingFilter(logging.Filter):

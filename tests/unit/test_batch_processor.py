@@ -158,7 +158,9 @@ def test_known_newer_version_is_skipped_as_unchanged() -> None:
     settled, tally, candidates = run([row], {kj(1): _known(delta(1, 9), version=9)})
 
     assert candidates == []
-    assert settled == []  # nothing to save: state already holds the newer version
+    # recorded as unchanged with the newer version it already holds: never goes back to version 5
+    [state] = settled
+    assert state.last_outcome == "unchanged" and state.source_version == _known(delta(1, 9), version=9).source_version
     assert tally == {"rejected": 0, "unchanged": 1, "missing": 0}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared.messages import QUEUE_MESSAGE_LIMIT, encoded_size
-from shared.queues import MemoryQueue, MessageTooLarge, QueuedMessage
+from shared.queues import LeaseLost, MemoryQueue, MessageTooLarge, QueuedMessage
 
 pytestmark = pytest.mark.unit
 
@@ -88,15 +88,18 @@ def test_delete_removes_the_message(queue: MemoryQueue, clock: Clock) -> None:
     assert queue.approximate_count() == 0
 
 
-def test_delete_with_a_stale_pop_receipt_does_nothing(queue: MemoryQueue, clock: Clock) -> None:
+def test_delete_with_a_stale_pop_receipt_is_refused(queue: MemoryQueue, clock: Clock) -> None:
+    """As Azure's PopReceiptMismatch: the lease ran out and another receiver holds the message."""
     queue.send("x")
     (stale,) = queue.receive(visibility_timeout=1)
     clock.now += 1
     (fresh,) = queue.receive(visibility_timeout=1)
 
-    queue.delete(stale)
+    with pytest.raises(LeaseLost):
+        queue.delete(stale)
     assert queue.approximate_count() == 1
-    queue.delete(QueuedMessage(fresh.id, fresh.body, fresh.dequeue_count, "made-up-receipt"))
+    with pytest.raises(LeaseLost):
+        queue.delete(QueuedMessage(fresh.id, fresh.body, fresh.dequeue_count, "made-up-receipt"))
     assert queue.approximate_count() == 1
     queue.delete(fresh)
     assert queue.approximate_count() == 0
@@ -127,13 +130,27 @@ def test_release_at_once(queue: MemoryQueue) -> None:
     assert [m.body for m in queue.receive()] == ["x"]
 
 
-def test_release_with_a_stale_receipt_does_nothing(queue: MemoryQueue, clock: Clock) -> None:
+def test_release_with_a_stale_receipt_is_refused(queue: MemoryQueue, clock: Clock) -> None:
     queue.send("x")
     (stale,) = queue.receive(visibility_timeout=1)
     clock.now += 1
     queue.receive(visibility_timeout=300)
-    queue.release(stale, visibility_timeout=0)
+    with pytest.raises(LeaseLost):
+        queue.release(stale, visibility_timeout=0)
     assert queue.receive() == []
+
+
+def test_release_extends_a_lease_and_renews_the_receipt(queue: MemoryQueue, clock: Clock) -> None:
+    queue.send("x")
+    (msg,) = queue.receive(visibility_timeout=10)
+    first = msg.pop_receipt
+    clock.now += 9
+    queue.release(msg, visibility_timeout=10)  # what the drain's lease does while a batch runs
+    assert msg.pop_receipt != first
+    clock.now += 9
+    assert queue.receive() == []  # still leased
+    queue.delete(msg)  # with the renewed receipt
+    assert queue.approximate_count() == 0
 
 
 def test_body_over_the_limit_after_base64_is_refused(queue: MemoryQueue) -> None:
