@@ -104,6 +104,11 @@ def assess(
             settled.append(RecordState(kj, None, None, None, None, "rejected", err.reason))
             tally["rejected"] += 1
             continue
+        except Exception as err:  # noqa: BLE001 - one odd row must not take its batch down
+            reason = f"cannot map the row: {type(err).__name__}: {str(err)[:300]}"
+            settled.append(RecordState(kj, None, None, None, None, "rejected", reason))
+            tally["rejected"] += 1
+            continue
         if st and st.hubspot_id and st.payload_hash == mapped.payload_hash:
             settled.append(RecordState(kj, st.hubspot_id, st.id_value, st.payload_hash, row.version, "unchanged"))
             tally["unchanged"] += 1

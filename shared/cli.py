@@ -1,12 +1,16 @@
-"""``hubsync``: local runs, dry runs and operations over the same code the Functions run.
+"""hubsync: keep HubSpot in sync with your SQL database.
 
-Exit codes: 0 every row synced; 1 some rows were rejected or failed; 2 configuration or
-usage error (nothing was written, the watermark did not move).
+Local runs, dry runs and operations over the same code the Azure Functions run.
+
+Exit codes: 0 every row synced; 1 some rows were rejected or failed (see `status --rejected`);
+2 configuration or usage error, found before anything was sent; 3 HubSpot, the database or the
+queue was unavailable (nothing is lost: the next run picks up where this one stopped).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import sys
@@ -19,19 +23,23 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from shared import sync_logger
+from shared import __version__, sync_logger
 from shared.config import SyncConfig
-from shared.errors import ConfigurationError, HubsyncError
+from shared.errors import ConfigurationError, HubsyncError, RetryableError
 from shared.settings import Settings
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False)
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False,
+                  rich_markup_mode=None)
 poison_app = typer.Typer(help="Inspect and replay batches parked in the durable poison store.", no_args_is_help=True)
-demo_app = typer.Typer(help="The embedded demo database.", no_args_is_help=True)
+demo_app = typer.Typer(help="The embedded demo database (configs with demo: true only).", no_args_is_help=True)
 app.add_typer(poison_app, name="poison")
 app.add_typer(demo_app, name="demo")
 
-out = Console()
-err_console = Console(stderr=True)
+# soft_wrap: a long error or a DDL line is never cut into pieces when stderr is a file or a CI log
+out = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
+
+EXIT_REJECTED, EXIT_CONFIG, EXIT_UNAVAILABLE = 1, 2, 3
 
 ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="YAML configuration (default: $HUBSYNC_CONFIG).")]
 ObjectOpt = Annotated[list[str] | None, typer.Option("--object", "-o", help="Only this object (repeatable).")]
@@ -41,15 +49,28 @@ class _State:
     verbose = False
 
 
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"hubsync {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every batch.")] = False) -> None:
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every batch (put it before the command).")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
+) -> None:
     _State.verbose = verbose
     sync_logger.configure(logging.INFO if verbose else logging.ERROR)
 
 
-def _fail(err: ConfigurationError) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {err}")
-    return typer.Exit(2)
+def _fail(err: BaseException, code: int = EXIT_CONFIG) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {err}", highlight=False)
+    return typer.Exit(code)
+
+
+def _hint(config_path: str | None, command: str) -> str:
+    return f"hubsync {command}" + (f" -c {config_path}" if config_path else "")
 
 
 @contextlib.contextmanager
@@ -75,10 +96,13 @@ def _runtime(config_path: str | None, demo_setup: bool = False, hubspot: bool = 
                 extra = {"queue": MemoryQueue(settings.queue_name), "poison_queue": MemoryQueue(settings.poison_queue_name)}
             rt = Runtime.build(settings, config, hubspot_base_url=base_url, **extra)
             if config.demo and demo_setup:
+                rt.check_source()
                 rt.state.init_db()
             yield rt
     except ConfigurationError as err:
         raise _fail(err) from None
+    except RetryableError as err:
+        raise _fail(err, EXIT_UNAVAILABLE) from None
 
 
 def _ensure_demo_db(settings: Settings, config: SyncConfig) -> None:
@@ -116,6 +140,10 @@ def _progress() -> Progress:
     )
 
 
+def _target(rt: Any) -> str:
+    return f"{rt.writer.base_url} ({rt.config.hubspot.mode})"
+
+
 @app.command("init-db")
 def init_db(config: ConfigOpt = None,
             print_sql: Annotated[bool, typer.Option("--print-sql", help="Print the DDL, change nothing.")] = False
@@ -142,17 +170,21 @@ def validate(config: ConfigOpt = None, obj: ObjectOpt = None) -> None:
     with _runtime(config, demo_setup=True) as rt:
         try:
             objects = selected(rt, obj)
-            preflight(rt, objects)
+            preflight(rt, objects, hint=_hint(config, "init-db"))
         except ConfigurationError as err:
             raise _fail(err) from None
+        except RetryableError as err:
+            raise _fail(err, EXIT_UNAVAILABLE) from None
+        out.print(f"HubSpot: {_target(rt)}", highlight=False)
         for o in objects:
-            out.print(f"[green]ok[/] {o.name}: {o.table} -> {o.object_type} ({len(o.fields)} fields, "
-                      f"matched on {o.id_property})")
+            out.print(f"ok {o.name}: {o.table} -> {o.object_type} ({len(o.fields)} fields, "
+                      f"matched on {o.id_property}, watermark {o.watermark.column} ({o.watermark.kind}))",
+                      highlight=False)
 
 
 @app.command()
 def plan(config: ConfigOpt = None, obj: ObjectOpt = None,
-         sample: Annotated[int, typer.Option(help="Rows to show field changes for.")] = 5,
+         sample: Annotated[int, typer.Option(min=0, help="Rows to show field changes for.")] = 5,
          full: Annotated[bool, typer.Option("--full", help="Consider every row, not just the delta.")] = False
          ) -> None:
     """Dry run: what a run would create, update, skip and reject. Writes nothing anywhere."""
@@ -162,14 +194,14 @@ def plan(config: ConfigOpt = None, obj: ObjectOpt = None,
     with _runtime(config, demo_setup=True) as rt:
         try:
             objects = selected(rt, obj)
-            schemas = preflight(rt, objects)
+            schemas = preflight(rt, objects, hint=_hint(config, "init-db"))
             previews = [preview(rt, o, schemas[o.object_type], sample, full) for o in objects]
         except ConfigurationError as err:
             raise _fail(err) from None
-        except HubsyncError as err:
-            err_console.print(f"[bold red]error:[/] {err}")
-            raise typer.Exit(1) from None
-    table = Table(title="plan (dry run: nothing written)")
+        except RetryableError as err:
+            raise _fail(err, EXIT_UNAVAILABLE) from None
+        target = _target(rt)
+    table = Table(title=f"plan for {target} (dry run: nothing written)")
     for col in ("object", "changed rows", "create", "update", "unchanged", "rejected", "missing"):
         table.add_column(col, justify="right" if col != "object" else "left")
     for p in previews:
@@ -177,19 +209,25 @@ def plan(config: ConfigOpt = None, obj: ObjectOpt = None,
     out.print(table)
     for p in previews:
         for s in p.samples:
-            out.print(f"[bold]{p.name} {s.source_key}[/] {s.action}:")
+            out.print(f"{p.name} {s.source_key} {s.action}:" + ("" if s.changes else " (no field changes)"),
+                      highlight=False, markup=False)
             for name, (before, after) in s.changes.items():
-                out.print(f"    {name}: {before!r} -> {after!r}", markup=False, highlight=False)
+                out.print(f"    {name}: {before or ''!r} -> {after!r}", markup=False, highlight=False)
         for key, reason in p.rejections:
-            out.print(f"[yellow]reject[/] {p.name} {key}: {reason}", highlight=False, soft_wrap=True)
+            out.print(f"reject {p.name} {key}: {reason}", highlight=False, markup=False)
+        if p.rejected > len(p.rejections):
+            out.print(f"... and {p.rejected - len(p.rejections)} more rejected rows", highlight=False)
     if any(p.rejected for p in previews):
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_REJECTED)
 
 
 @app.command()
 def run(config: ConfigOpt = None, obj: ObjectOpt = None,
         workers: Annotated[int, typer.Option(min=1, max=32, help="Worker threads draining the queue.")] = 4,
-        full: Annotated[bool, typer.Option("--full", help="Re-read every row, not just the delta.")] = False
+        full: Annotated[bool, typer.Option("--full", help="Re-read every row, not just the delta.")] = False,
+        retry_rejected: Annotated[bool, typer.Option(
+            "--retry-rejected", help="Also send again every row whose last outcome was rejected or failed "
+                                     "(after fixing the mapping or the data).")] = False,
         ) -> None:
     """Plan the deltas, enqueue them, and drain the queue with N workers (the queue function's code)."""
     from shared.preflight import preflight, selected
@@ -198,9 +236,11 @@ def run(config: ConfigOpt = None, obj: ObjectOpt = None,
     with _runtime(config, demo_setup=True) as rt:
         try:
             objects = selected(rt, obj)
-            preflight(rt, objects)
+            preflight(rt, objects, hint=_hint(config, "init-db"))
         except ConfigurationError as err:
             raise _fail(err) from None
+        except RetryableError as err:
+            raise _fail(err, EXIT_UNAVAILABLE) from None
         names = [o.name for o in objects]
         with _progress() as progress:
             reading = progress.add_task("reading deltas", total=None)
@@ -211,18 +251,20 @@ def run(config: ConfigOpt = None, obj: ObjectOpt = None,
                 syncing.append(progress.add_task("syncing batches", total=plan.batches))
 
             result = run_sync(rt, names, full, workers, on_page=lambda n: progress.advance(reading, n),
-                              on_planned=planned, on_message=lambda: progress.advance(syncing[0]))
-        if result.drain.fatal is not None:
-            fatal = result.drain.fatal
-            raise _fail(fatal if isinstance(fatal, ConfigurationError) else ConfigurationError(str(fatal)))
+                              on_planned=planned, on_message=lambda: progress.advance(syncing[0]),
+                              retry_rejected=retry_rejected)
         summary, drained = result.run, result.drain
-    _print_summary(summary, drained)
+    _print_summary(summary, drained, config)
+    if drained.fatal is not None:
+        fatal = drained.fatal
+        code = EXIT_CONFIG if isinstance(fatal, ConfigurationError) else EXIT_UNAVAILABLE
+        raise _fail(f"{fatal} — the watermark did not move; run again once this is fixed", code)
     if summary.get("rejected") or summary.get("failed"):
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_REJECTED)
 
 
-def _print_summary(run: dict[str, Any], drained: Any) -> None:
-    table = Table(title=f"run {run.get('run_id')}", show_header=False)
+def _print_summary(run: dict[str, Any], drained: Any, config_path: str | None) -> None:
+    table = Table(title=f"run {run.get('run_id')} ({run.get('status')})", show_header=False)
     table.add_column("what")
     table.add_column("count", justify="right")
     for name in ("rows_read", "batches", "created", "updated", "unchanged", "rejected", "failed", "missing",
@@ -232,49 +274,83 @@ def _print_summary(run: dict[str, Any], drained: Any) -> None:
     table.add_row("batches poisoned", str(drained.poisoned + drained.parked))
     out.print(table)
     if run.get("rejected") or run.get("failed"):
-        out.print("rejected and failed rows keep their reasons: [bold]hubsync status --rejected[/]")
+        out.print(f"rejected and failed rows keep their reasons: {_hint(config_path, 'status --rejected')}",
+                  highlight=False)
+
+
+def _key_text(obj: Any, source_key: str) -> str:
+    try:
+        values = json.loads(source_key)
+    except ValueError:
+        return source_key
+    return ", ".join(f"{c}={v}" for c, v in zip(obj.key, values, strict=False))
 
 
 @app.command()
 def status(config: ConfigOpt = None,
-           limit: Annotated[int, typer.Option(help="How many recent runs.")] = 10,
-           rejected: Annotated[bool, typer.Option("--rejected", help="List rejected and failed rows.")] = False
+           limit: Annotated[int, typer.Option(min=1, help="How many recent runs.")] = 10,
+           rejected: Annotated[bool, typer.Option("--rejected", help="Rows whose last outcome is rejected or failed, "
+                                                                     "grouped by reason.")] = False,
+           examples: Annotated[int, typer.Option(min=1, help="With --rejected: keys shown per reason.")] = 5,
+           as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
            ) -> None:
-    """Recent runs and their counts; with --rejected, every rejected or failed row and why."""
+    """Recent runs and their counts (times in UTC); with --rejected, what to fix and where."""
     with _runtime(config, hubspot=False, queues=False) as rt:
         try:
-            rt.state.check()
+            rt.state.check(hint=_hint(config, "init-db"))
         except ConfigurationError as err:
             raise _fail(err) from None
         runs = rt.state.recent_runs(limit)
-        if not runs:
-            out.print("no runs yet")
-        for r in runs:
-            finished = f"{r['finished_at']:%H:%M:%S}" if r.get("finished_at") else "-"
-            out.print(
-                f"{r['run_id']}  {r['mode']:<5} {r['status']:<9} started {r['started_at']:%Y-%m-%d %H:%M:%S} "
-                f"finished {finished}  read {r['rows_read']}  created {r['created']}  updated {r['updated']}  "
-                f"unchanged {r['unchanged']}  rejected {r['rejected']}  failed {r['failed']}  "
-                f"missing {r['missing']}  api calls {r['api_calls']}",
-                highlight=False, markup=False, soft_wrap=True,
-            )
-            if r.get("error"):
-                out.print(f"    error: {r['error']}", highlight=False, markup=False, soft_wrap=True)
+        problems = _grouped_problems(rt) if rejected else []
+    if as_json:
+        payload: dict[str, Any] = {"runs": runs}
         if rejected:
-            for o in rt.config.objects:
-                for rec in rt.state.all_records(o.name):
-                    if rec.last_outcome in ("rejected", "failed"):
-                        out.print(f"{o.name} {rec.source_key} {rec.last_outcome}: {rec.reason}", highlight=False,
-                                  markup=False, soft_wrap=True)
+            payload["problems"] = problems
+        out.print_json(json.dumps(payload, default=str))
+        return
+    if not runs:
+        out.print("no runs yet")
+    for r in runs:
+        finished = f"{r['finished_at']:%H:%M:%S}" if r.get("finished_at") else "-"
+        out.print(
+            f"{r['run_id']}  {r['status']:<11} {r['started_at']:%Y-%m-%d %H:%M:%S}-{finished} UTC  "
+            f"read {r['rows_read']}  created {r['created']}  updated {r['updated']}  unchanged {r['unchanged']}  "
+            f"rejected {r['rejected']}  failed {r['failed']}  api calls {r['api_calls']}",
+            highlight=False, markup=False,
+        )
+        if r.get("error"):
+            out.print(f"    error: {r['error']}", highlight=False, markup=False)
+    if rejected:
+        if not problems:
+            out.print("no rejected or failed rows")
+        for p in problems:
+            keys = "; ".join(p["keys"][:examples]) + (" ..." if p["count"] > examples else "")
+            out.print(f"{p['object']} {p['outcome']} x{p['count']}: {p['reason']}\n    rows: {keys}",
+                      highlight=False, markup=False)
+
+
+def _grouped_problems(rt: Any) -> list[dict[str, Any]]:
+    problems = []
+    for o in rt.config.objects:
+        groups: dict[tuple[str, str], list[str]] = {}
+        for rec in rt.state.all_records(o.name):
+            if rec.last_outcome in ("rejected", "failed"):
+                groups.setdefault((rec.last_outcome, rec.reason or ""), []).append(_key_text(o, rec.source_key))
+        for (outcome, reason), keys in sorted(groups.items(), key=lambda g: -len(g[1])):
+            problems.append({"object": o.name, "outcome": outcome, "reason": reason, "count": len(keys), "keys": keys})
+    return problems
 
 
 @poison_app.command("list")
 def poison_list(config: ConfigOpt = None) -> None:
     """Parked batches with the error that sent them there."""
     with _runtime(config, hubspot=False, queues=False) as rt:
-        for p in rt.state.list_poison():
-            out.print(f"#{p['id']} {p['received_at']:%Y-%m-%d %H:%M} batch {p['batch_id']}: {p['error']}",
-                      highlight=False, markup=False, soft_wrap=True)
+        parked = rt.state.list_poison()
+        if not parked:
+            out.print("no parked batches")
+        for p in parked:
+            out.print(f"#{p['id']} {p['received_at']:%Y-%m-%d %H:%M} UTC batch {p['batch_id']}: {p['error']}",
+                      highlight=False, markup=False)
 
 
 @poison_app.command("replay")
@@ -282,70 +358,102 @@ def poison_replay(config: ConfigOpt = None,
                   poison_id: Annotated[int | None, typer.Option("--id", help="One parked batch.")] = None,
                   all_: Annotated[bool, typer.Option("--all", help="Every parked batch.")] = False) -> None:
     """Send parked batches through the worker again (after fixing their cause)."""
-    if poison_id is None and not all_:
-        err_console.print("error: give --id N or --all")
-        raise typer.Exit(2)
+    if (poison_id is None) == (not all_):
+        err_console.print("error: give either --id N or --all")
+        raise typer.Exit(EXIT_CONFIG)
     with _runtime(config) as rt:
+        parked = [p for p in rt.state.list_poison() if poison_id is None or p["id"] == poison_id]
+        if poison_id is not None and not parked:
+            raise _fail(f"no parked batch #{poison_id} (see {_hint(config, 'poison list')})")
         handler = rt.handler()
         if not rt.durable_queue:
             handler.queue = None  # a 429 must fail the replay, not defer into a queue that dies with us
         failures = 0
-        for p in rt.state.list_poison():
-            if poison_id is not None and p["id"] != poison_id:
-                continue
+        for p in parked:
             try:
                 outcome = handler.handle(p["body"], 1, p.get("message_id"))
-            except HubsyncError as err:
+            except Exception as err:  # noqa: BLE001 - reported per batch; the batch stays parked
                 failures += 1
-                out.print(f"#{p['id']} still failing: {err}", highlight=False, markup=False)
+                text = f"{type(err).__name__}: {err}"[:2000]
+                rt.state.update_poison_error(p["id"], text)
+                out.print(f"#{p['id']} still failing: {text}", highlight=False, markup=False)
                 continue
             if outcome == "parked":
                 failures += 1
-                out.print(f"#{p['id']} parked again (see hubsync poison list)")
+                out.print(f"#{p['id']} parked again (see {_hint(config, 'poison list')})", highlight=False)
                 continue
             rt.state.mark_replayed(p["id"])  # done, or re-queued on the durable queue
             out.print(f"#{p['id']} replayed: {outcome}")
     if failures:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_REJECTED)
+
+
+def _demo_config(config: str | None) -> tuple[Settings, SyncConfig, str]:
+    from shared.runtime import resolve_config, source_url
+
+    settings = Settings.from_env()
+    cfg = resolve_config(settings, config)
+    if not cfg.demo:
+        raise ConfigurationError(
+            "demo commands change or replace the source database: they run only on a configuration with "
+            "'demo: true' (like examples/demo.yaml)")
+    return settings, cfg, source_url(settings, cfg)
 
 
 @demo_app.command("init")
-def demo_init(config: ConfigOpt = None, rows: int = 1000,
+def demo_init(config: ConfigOpt = None,
+              rows: Annotated[int, typer.Option(min=1, max=1_000_000, help="Customers to generate.")] = 1000,
               force: Annotated[bool, typer.Option("--force", help="Recreate it.")] = False) -> None:
     """Create the demo SQLite database and hubsync's state tables."""
     from shared.demo import create_demo_database
-    from shared.runtime import resolve_config, source_url
 
     try:
-        settings = Settings.from_env()
-        cfg = resolve_config(settings, config)
-        url = source_url(settings, cfg)
+        _settings, _cfg, url = _demo_config(config)
         create_demo_database(url, rows=rows, force=force)
     except (ConfigurationError, ValueError) as err:
-        raise _fail(err if isinstance(err, ConfigurationError) else ConfigurationError(str(err))) from None
+        raise _fail(err) from None
     with _runtime(config, hubspot=False, queues=False) as rt:
         rt.state.init_db()
-    out.print(f"demo database ready: {url}")
+    out.print(f"demo database ready: {url}", highlight=False)
 
 
 @demo_app.command("edit")
 def demo_edit(config: ConfigOpt = None,
-              percent: Annotated[float, typer.Option(help="Share of rows to change.")] = 1.0) -> None:
+              percent: Annotated[float, typer.Option(min=0.01, max=100.0,
+                                                     help="Percentage of the customers to change (1 = 1%).")] = 1.0
+              ) -> None:
     """Change some demo rows, as the business would between two runs."""
     from shared.demo import edit_rows
 
+    try:
+        _demo_config(config)
+    except ConfigurationError as err:
+        raise _fail(err) from None
     with _runtime(config, hubspot=False, queues=False) as rt:
         changed = edit_rows(rt.engine, percent)
-    out.print(f"changed {len(changed)} customers: {', '.join(map(str, changed[:20]))}"
-              f"{' ...' if len(changed) > 20 else ''}")
+    noun = "customer" if len(changed) == 1 else "customers"
+    out.print(f"changed {len(changed)} {noun}: {', '.join(map(str, changed[:20]))}"
+              f"{' ...' if len(changed) > 20 else ''}", highlight=False)
 
 
 def main() -> None:
     try:
         app()
     except KeyboardInterrupt:
-        err_console.print("interrupted: the watermark moved only for batches already enqueued")
+        err_console.print("interrupted: the watermark moved only for batches already enqueued; the next run resumes")
         sys.exit(130)
+    except RetryableError as err:
+        err_console.print(f"error: {err}", highlight=False)
+        sys.exit(EXIT_UNAVAILABLE)
+    except HubsyncError as err:
+        err_console.print(f"error: {err}", highlight=False)
+        sys.exit(EXIT_CONFIG)
+    except Exception as err:
+        if _State.verbose:
+            raise
+        err_console.print(f"internal error: {type(err).__name__}: {err} (run with -v for the traceback)",
+                          highlight=False)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

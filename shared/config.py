@@ -127,7 +127,9 @@ class ObjectConfig(_Strict):
 class SourceConfig(_Strict):
     url: str | None = Field(default=None, description="SQLAlchemy URL without a password.")
     state_schema: str | None = Field(default="hubsync", description="Schema for hubsync's own tables.")
-    table_prefix: str = Field(default="hubsync_", description="Prefix of hubsync's own tables.")
+    table_prefix: str | None = Field(
+        default=None,
+        description="Prefix of hubsync's own tables; default 'hubsync_' without a schema (SQLite), none with one.")
     page_size: int = Field(default=1000, ge=1, le=100_000)
 
     @field_validator("url")
@@ -224,7 +226,8 @@ def load_config(path: str | Path) -> SyncConfig:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigurationError(f"configuration file {str(path)!r} does not exist (set HUBSYNC_CONFIG)") from None
+        raise ConfigurationError(
+            f"configuration file {str(path)!r} does not exist (check --config or HUBSYNC_CONFIG)") from None
     except OSError as err:
         raise ConfigurationError(f"cannot read configuration file {str(path)!r}: {err.strerror}") from None
     try:

@@ -42,10 +42,16 @@ def drain(
     base_backoff: float = 1.0,
     on_message: Callable[[], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    give_up_after: int | None = None,
 ) -> DrainResult:
+    """Process every message; stop early on a configuration error, or when ``give_up_after``
+    deliveries in a row failed with nothing succeeding (HubSpot or the database is down): the
+    messages stay queued and the caller leaves the watermark where it was."""
     result = DrainResult()
     lock = threading.Lock()
     busy = [0]
+    failures_in_a_row = [0]
+    limit = give_up_after if give_up_after is not None else max(2 * workers, 2 * max_dequeue_count)
     stop = threading.Event()
 
     def settle(message: QueuedMessage, action: Callable[[], None]) -> None:
@@ -76,6 +82,7 @@ def drain(
                 settle(message, lambda m=message: queue.delete(m))
                 with lock:
                     setattr(result, outcome, getattr(result, outcome) + 1)
+                    failures_in_a_row[0] = 0
             except ConfigurationError as err:
                 # the operator must fix something: stop, leave the message for the next run
                 settle(message, lambda m=message: queue.release(m, 0))
@@ -85,6 +92,14 @@ def drain(
             except Exception as err:  # noqa: BLE001 - every failure is retried or poisoned
                 with lock:
                     result.errors.append(str(err)[:300])
+                    failures_in_a_row[0] += 1
+                    if failures_in_a_row[0] >= limit and isinstance(err, RetryableError):
+                        result.fatal = result.fatal or RetryableError(
+                            f"stopped after {failures_in_a_row[0]} failed deliveries in a row, none succeeding: {err}")
+                        stop.set()
+                if stop.is_set():
+                    settle(message, lambda m=message: queue.release(m, 0))
+                    continue
                 if message.dequeue_count >= max_dequeue_count:
                     poison_queue.send(message.body)
                     settle(message, lambda m=message: queue.delete(m))

@@ -47,17 +47,37 @@ def preview(rt: Runtime, obj: ObjectConfig, schema: PortalSchema, sample: int = 
         rows = {key_to_json(r.key): r for r in page}
         known = rt.state.get_records(obj.name, list(rows))
         settled, tally, candidates = assess(obj, schema, list(rows), rows, known)
+        candidates = _drop_duplicates(rt, obj, candidates, out)
         out.unchanged += tally["unchanged"]
         out.rejected += tally["rejected"]
         out.missing += tally["missing"]
         for st in settled:
-            if st.last_outcome == "rejected" and len(out.rejections) < max(sample, 20):
+            if st.last_outcome == "rejected" and len(out.rejections) < max(sample, 20):  # the rest are counted
                 out.rejections.append((st.source_key, st.reason or ""))
         for start in range(0, len(candidates), 100):
             _compare(rt, obj, candidates[start:start + 100], out, sample)
         if on_page:
             on_page(len(page))
     return out
+
+
+def _drop_duplicates(rt: Runtime, obj: ObjectConfig, candidates: list[_Candidate],
+                     out: ObjectPreview) -> list[_Candidate]:
+    """As the worker does: two rows may not claim one HubSpot record."""
+    owners = rt.state.owners_of(obj.name, [c.norm_id for c in candidates])
+    seen: dict[str, str] = {}
+    kept = []
+    for c in candidates:
+        other = seen.get(c.norm_id) or owners.get(c.norm_id)
+        if other is not None and other != c.source_key:
+            out.rejected += 1
+            if len(out.rejections) < 20:
+                out.rejections.append((c.source_key, f"{obj.id_property} {c.mapped.id_value!r} is already "
+                                                     f"synced from source key {other}"))
+            continue
+        seen.setdefault(c.norm_id, c.source_key)
+        kept.append(c)
+    return kept
 
 
 def _compare(rt: Runtime, obj: ObjectConfig, chunk: list[_Candidate], out: ObjectPreview, sample: int) -> None:

@@ -71,8 +71,13 @@ def classify_response(status: int, body: Any, headers: Mapping[str, str] | None 
                               retry_after=retry_after, status=status)
     if status == 404:
         return ConfigurationError(f"HubSpot answered 404 to {what}: {message or 'not found'}{tail}")
+    if status in (400, 409, 413, 414, 422) and category:
+        return BatchValidationError(f"{category}: {message}{tail}", status=status, category=category)
     if status in (400, 409, 413, 414, 422):
-        return BatchValidationError(f"{category or status}: {message}{tail}", status=status, category=category)
+        # no HubSpot error body (a proxy, a gateway page): not evidence against any one row, so the
+        # batch is retried and, if it persists, parked — never split into per-row rejections
+        return RetryableError(f"HubSpot answered {status} to {what} without an error body: {message[:200]}{tail}",
+                              status=status)
     return RetryableError(f"unexpected HubSpot answer {status} to {what}: {message}{tail}",
                           retry_after=retry_after, status=status)
 
@@ -96,8 +101,11 @@ def classify_exception(err: BaseException, what: str = "HubSpot request") -> Hub
     if isinstance(status, int) and status > 0:
         headers = getattr(err, "headers", None) or {}
         return classify_response(status, getattr(err, "body", None), dict(headers), what)
-    name = type(err).__name__
-    return RetryableError(f"HubSpot unreachable during {what}: {name}: {str(err).splitlines()[0][:200] if str(err) else ''}")
+    reason = getattr(err, "reason", None) or err  # urllib3's MaxRetryError wraps the real cause
+    text = str(reason).splitlines()[0] if str(reason) else type(reason).__name__
+    if "Failed to establish a new connection" in text:
+        text = "connection refused" if "refused" in text.lower() else "cannot connect"
+    return RetryableError(f"HubSpot unreachable during {what}: {type(reason).__name__}: {text[:200]}")
 
 
 _EMBEDDED = re.compile(r"(\[\{.*\}\])", re.S)

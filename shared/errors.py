@@ -30,6 +30,10 @@ class SourceError(ConfigurationError):
     """The source database is unreachable or lacks a configured table or column."""
 
 
+class UnknownObjectType(ConfigurationError):
+    """The portal has no such object type."""
+
+
 class AuthenticationError(ConfigurationError):
     """HubSpot refused the token (401) or its scopes (403)."""
 

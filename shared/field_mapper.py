@@ -36,6 +36,10 @@ def payload_hash(properties: Mapping[str, str]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+def _source(spec: Any) -> str:
+    return f" (column {spec.column})" if spec.column else ""
+
+
 def map_row(
     row: Mapping[str, Any],
     obj: ObjectConfig,
@@ -59,7 +63,9 @@ def map_row(
                 continue
             properties[prop] = to_hubspot_string(value, prop_types.get(prop))
         except RecordRejected as err:
-            problems.append(f"{prop}: {err.reason}")
+            problems.append(f"{prop}{_source(spec)}: {err.reason}")
+        except (ValueError, TypeError, ArithmeticError) as err:  # a value no transform foresaw
+            problems.append(f"{prop}{_source(spec)}: cannot convert the value ({type(err).__name__}: {err})")
     if problems:
         raise RecordRejected("; ".join(problems))
     key = tuple(row[c] for c in obj.key)

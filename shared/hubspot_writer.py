@@ -18,7 +18,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
 from shared.data_validator import PortalSchema, PropertyDef
 from shared.error_handler import classify_exception
-from shared.errors import BatchValidationError, ConfigurationError, RetryableError
+from shared.errors import BatchValidationError, ConfigurationError, RetryableError, UnknownObjectType
 from shared.throttle import RateBudget
 
 T = TypeVar("T")
@@ -123,7 +123,7 @@ class HubSpotWriter:
             )
         except ConfigurationError as err:
             if "404" in str(err):
-                raise ConfigurationError(
+                raise UnknownObjectType(
                     f"HubSpot has no object type {object_type!r}: check object_type in the configuration"
                 ) from None
             raise

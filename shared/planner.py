@@ -53,7 +53,7 @@ class PlanResult:
 
 
 def pack_messages(run_id: str, obj: ObjectConfig, rows: Sequence[DeltaRow], first_seq: int,
-                  max_bytes: int = MAX_BODY_BYTES) -> Iterator[tuple[BatchMessage | None, list[DeltaRow]]]:
+                  max_bytes: int = MAX_BODY_BYTES, prefix: str = "") -> Iterator[tuple[BatchMessage | None, list[DeltaRow]]]:
     """Messages of at most ``obj.batch_size`` keys and ``max_bytes`` of JSON.
 
     Yields (message, rows); a row whose key alone is too big for a message yields (None, [row]).
@@ -64,7 +64,7 @@ def pack_messages(run_id: str, obj: ObjectConfig, rows: Sequence[DeltaRow], firs
         chunk = pending[: obj.batch_size]
         while True:
             msg = BatchMessage(
-                run_id=run_id, batch_id=f"{run_id}:{obj.name}:{seq}", object=obj.name,
+                run_id=run_id, batch_id=f"{run_id}:{obj.name}:{prefix}{seq}", object=obj.name,
                 keys=[KeyRef(k=jsonable_key(r.key), v=r.version) for r in chunk],
             )
             if len(msg.to_json().encode("utf-8")) <= max_bytes:
@@ -87,8 +87,9 @@ class Planner:
     save_positions: bool = True
 
     def plan(self, mode: str, objects: Sequence[str] | None = None, full: bool = False,
-             on_page: Callable[[int], None] | None = None) -> PlanResult:
-        """Start a run and enqueue every changed row of the chosen objects."""
+             on_page: Callable[[int], None] | None = None, retry_rejected: bool = False) -> PlanResult:
+        """Start a run and enqueue every changed row of the chosen objects (and, with
+        ``retry_rejected``, every row whose last outcome was rejected or failed)."""
         run_id = new_run_id()
         result = PlanResult(run_id)
         self.state.start_run(run_id, mode)
@@ -96,9 +97,13 @@ class Planner:
             for obj in self.config.objects:
                 if not obj.enabled or (objects and obj.name not in objects):
                     continue
-                result.objects.append(self._plan_object(run_id, obj, full, on_page))
-        except Exception as err:
-            self.state.finish_run(run_id, "failed", error=str(err)[:2000])
+                plan = self._plan_object(run_id, obj, full, on_page)
+                if retry_rejected:
+                    self._plan_retries(run_id, obj, plan)
+                result.objects.append(plan)
+        except BaseException as err:  # an interrupt too: the run must not stay 'running'
+            status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
+            self.state.finish_run(run_id, status, error=str(err)[:2000] or type(err).__name__)
             raise
         self.state.set_run_status(run_id, "enqueued")
         if self.state.maybe_finish_run(run_id):  # nothing changed: the run is already complete
@@ -144,6 +149,26 @@ class Planner:
         log_event(log, logging.INFO, "object_planned", run_id=run_id, object=obj.name, rows_read=plan.rows,
                   batches=plan.batches)
         return plan
+
+    def _plan_retries(self, run_id: str, obj: ObjectConfig, plan: ObjectPlan) -> None:
+        """Queue again the rows that were rejected or failed, e.g. after the mapping was fixed."""
+        import json
+
+        rows = []
+        for rec in self.state.all_records(obj.name):
+            if rec.last_outcome in ("rejected", "failed") and "#sha256:" not in rec.source_key:
+                rows.append(DeltaRow(tuple(json.loads(rec.source_key)), rec.source_version or ""))
+        sent = 0
+        for msg, _rows in pack_messages(run_id, obj, rows, 0, prefix="retry"):
+            if msg is None:
+                continue
+            self.state.record_batch(msg.batch_id, run_id, obj.name, len(msg.keys))
+            self.queue.send(msg.to_json())
+            sent += 1
+        plan.batches += sent
+        self.state.add_counts(run_id, rows_read=len(rows), batches=sent)
+        plan.rows += len(rows)
+        log_event(log, logging.INFO, "retries_planned", run_id=run_id, object=obj.name, rows=len(rows))
 
     def _reject_unqueueable(self, run_id: str, obj: ObjectConfig, row: DeltaRow) -> None:
         kj = key_to_json(row.key)

@@ -7,8 +7,36 @@ from collections.abc import Sequence
 
 from shared.config import ObjectConfig
 from shared.data_validator import PortalSchema
-from shared.errors import AuthenticationError, ConfigurationError, SourceError
+from shared.errors import ConfigurationError, SourceError, UnknownObjectType
 from shared.runtime import Runtime
+
+
+def check_fields(schema: PortalSchema, obj: ObjectConfig) -> list[str]:
+    """Mapping problems found without reading a row: unknown or read-only targets, a non-unique
+    id_property, constants and value-map outputs HubSpot would refuse for every row."""
+    import difflib
+
+    problems = []
+    for prop in obj.fields:
+        definition = schema.properties.get(prop)
+        if definition is None:
+            near = difflib.get_close_matches(prop, list(schema.properties), n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            problems.append(f"fields.{prop}: property {prop!r} does not exist on {schema.object_type}{hint}")
+        elif definition.read_only:
+            problems.append(f"fields.{prop}: property {prop!r} of {schema.object_type} is read-only")
+    problems += [f"id_property: {p}" for p in schema.check_mapping([], obj.id_property)]
+    for prop, spec in obj.fields.items():
+        if prop not in schema.properties or schema.properties[prop].read_only:
+            continue
+        fixed = [spec.constant] if spec.constant is not None else []
+        fixed += [v for t in spec.transforms if t.name == "map" for v in t.arg["values"].values() if v is not None]
+        fixed += [t.arg["default"] for t in spec.transforms if t.name == "map" and t.arg.get("default") is not None]
+        for value in fixed:
+            for problem in schema.validate({prop: str(value)}):
+                where = "constant" if spec.constant is not None else "transform"
+                problems.append(f"fields.{prop}.{where}: {problem.split(': ', 1)[-1]}")
+    return problems
 
 
 def selected(rt: Runtime, names: Sequence[str] | None) -> list[ObjectConfig]:
@@ -19,7 +47,8 @@ def selected(rt: Runtime, names: Sequence[str] | None) -> list[ObjectConfig]:
     return [o for o in rt.config.objects if o.enabled and (not names or o.name in names)]
 
 
-def preflight(rt: Runtime, objects: Sequence[ObjectConfig], require_state: bool = True) -> dict[str, PortalSchema]:
+def preflight(rt: Runtime, objects: Sequence[ObjectConfig], require_state: bool = True,
+              hint: str = "hubsync init-db") -> dict[str, PortalSchema]:
     """Return the portal schema of each object type; raise ConfigurationError listing every problem."""
     problems: list[str] = []
     rt.check_source()  # unreachable database: nothing else can be checked
@@ -30,22 +59,20 @@ def preflight(rt: Runtime, objects: Sequence[ObjectConfig], require_state: bool 
             problems.append(str(err))
     if require_state:
         try:
-            rt.state.check()
+            rt.state.check(hint=hint)
         except ConfigurationError as err:
             problems.append(str(err))
     schemas: dict[str, PortalSchema] = {}
+    rt.writer  # noqa: B018 - a missing token is reported here, on its own
     for obj in objects:
         index = rt.config.objects.index(obj)
         if obj.object_type not in schemas:
             try:
                 schemas[obj.object_type] = rt.schemas.get(obj.object_type)
-            except AuthenticationError:
-                raise
-            except ConfigurationError as err:
+            except UnknownObjectType as err:
                 problems.append(f"objects[{index}].object_type: {err}")
                 continue
-        for problem in schemas[obj.object_type].check_mapping(obj.fields, obj.id_property):
-            problems.append(f"objects[{index}].fields: {problem}")
+        problems += [f"objects[{index}].{p}" for p in check_fields(schemas[obj.object_type], obj)]
     if problems:
         raise ConfigurationError(
             f"{len(problems)} problem(s) found:\n  " + "\n  ".join(problems), problems

@@ -230,13 +230,24 @@ def _short(err: BaseException) -> str:
     return scrub_secrets(lines[0][:300])
 
 
+def _where(label: str, obj: ObjectConfig, column: str) -> str:
+    """The configuration path that names ``column``: a field, the key or the watermark."""
+    base = label.split(" ")[0]
+    for prop, spec in obj.fields.items():
+        if spec.column and spec.column.lower() == column.lower():
+            return f"{base}.fields.{prop}.column"
+    if column.lower() == obj.watermark.column.lower():
+        return f"{base}.watermark.column"
+    return f"{base}.key"
+
+
 class SourceTable:
     """One configured table, reflected and checked against the configuration."""
 
     def __init__(self, engine: Engine, obj: ObjectConfig, label: str | None = None) -> None:
         self.engine = engine
         self.obj = obj
-        label = label or f"object {obj.name!r}"
+        self.label = label = label or f"object {obj.name!r}"
         try:
             self.table = Table(obj.table_name, MetaData(), schema=obj.schema_name, autoload_with=engine)
         except NoSuchTableError:
@@ -250,16 +261,62 @@ class SourceTable:
         by_lower = {c.name.lower(): c for c in self.table.columns}
         missing = [c for c in obj.columns if c.lower() not in by_lower]
         if missing:
-            available = ", ".join(sorted(c.name for c in self.table.columns))
+            import difflib
+
+            available = sorted(c.name for c in self.table.columns)
+            problems = []
+            for column in missing:
+                near = difflib.get_close_matches(column, available, n=1)
+                hint = f" (did you mean {near[0]!r}?)" if near else ""
+                problems.append(f"{_where(label, obj, column)}: table {obj.table!r} has no column(s) {column!r}{hint}")
             raise SourceError(
-                f"{label}: table {obj.table!r} has no column(s) {', '.join(repr(m) for m in missing)} "
-                f"(it has: {available})"
+                "; ".join(problems) + f" — it has: {', '.join(available)}", problems
             )
         self._col: dict[str, Column[Any]] = {c: by_lower[c.lower()] for c in obj.columns}
         self.key_cols = [self._col[c] for c in obj.key]
         self.wm_col = self._col[obj.watermark.column]
         self.kind = obj.watermark.kind
         self.is_mssql = engine.dialect.name == "mssql"
+        self._check_watermark_type()
+        if engine.dialect.name == "sqlite":
+            self._read_sqlite_values_raw()
+
+    def _check_watermark_type(self) -> None:
+        """A watermark column whose type does not fit its kind would sync once and then never again."""
+        try:
+            kind = self.wm_col.type.python_type
+        except NotImplementedError:
+            return
+        fits = {
+            "rowversion": (bytes,),
+            "integer": (int, decimal.Decimal),
+            "timestamp": (dt.datetime, dt.date),
+        }[self.kind]
+        if self.kind == "rowversion" and self.is_mssql:
+            return  # ROWVERSION/TIMESTAMP reflect as binary
+        if not issubclass(kind, fits):
+            suggest = {int: "integer", decimal.Decimal: "integer", dt.datetime: "timestamp", dt.date: "timestamp",
+                       bytes: "rowversion"}.get(kind)
+            hint = f"; use kind: {suggest}" if suggest else ""
+            raise SourceError(
+                f"{self.label.split(' ')[0]}.watermark.kind: column {self.wm_col.name!r} is "
+                f"{self.wm_col.type} ({kind.__name__}), which does not fit kind {self.kind!r}{hint}"
+            )
+
+    def _read_sqlite_values_raw(self) -> None:
+        """SQLite stores dates and decimals as text or floats; SQLAlchemy's conversion of them
+        raises on one odd value (a whole page fails) and turns 1.61 into 1.6100000001. Read them as
+        stored and let the transforms convert, and reject, row by row."""
+        from sqlalchemy import Date, DateTime, Float, Numeric, String, Time
+
+        for name, col in self._col.items():
+            if col is self.wm_col or col in self.key_cols:
+                continue  # compared and bound in queries: keep their types
+            if isinstance(col.type, Numeric) and not isinstance(col.type, Float):
+                col.type = Float(asdecimal=False)
+            elif isinstance(col.type, Date | DateTime | Time):
+                col.type = String()
+            self._col[name] = col
 
     # -- statements (built here so the T-SQL can be compiled and checked in tests) --
 

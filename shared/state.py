@@ -127,9 +127,13 @@ def build_metadata(schema: str | None, prefix: str) -> MetaData:
 class StateStore:
     """Reads and writes hubsync's state tables. Safe to share between threads."""
 
-    def __init__(self, engine: Engine, schema: str | None = "hubsync", prefix: str = "hubsync_") -> None:
+    def __init__(self, engine: Engine, schema: str | None = "hubsync", prefix: str | None = None) -> None:
         if engine.dialect.name == "sqlite":
             schema = None  # SQLite has no schemas; the table prefix keeps hubsync's tables apart
+        if prefix is None:
+            # its own schema already keeps hubsync's tables apart (hubsync.records); without one,
+            # a prefix does (hubsync_records)
+            prefix = "" if schema else "hubsync_"
         self.engine = engine
         self.schema = schema
         self.prefix = prefix
@@ -166,7 +170,7 @@ class StateStore:
         except SQLAlchemyError as err:
             raise SourceError(f"creating hubsync's state tables failed: {str(getattr(err, 'orig', err))[:300]}") from None
 
-    def check(self) -> None:
+    def check(self, hint: str = "hubsync init-db") -> None:
         """Raise ConfigurationError naming the fix when the state tables are missing."""
         try:
             existing = set(inspect(self.engine).get_table_names(schema=self.schema))
@@ -176,7 +180,7 @@ class StateStore:
         if missing:
             where = f"schema {self.schema!r}" if self.schema else "the database"
             raise ConfigurationError(
-                f"hubsync's state tables are missing from {where} ({', '.join(missing)}): run `hubsync init-db`"
+                f"hubsync's state tables are missing from {where} ({', '.join(missing)}): run `{hint}`"
             )
 
     # -- watermarks --
@@ -443,6 +447,10 @@ class StateStore:
             stmt = stmt.where(self.poison.c.status == status)
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(stmt).mappings().all()]
+
+    def update_poison_error(self, poison_id: int, error: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(self.poison).where(self.poison.c.id == poison_id).values(error=error))
 
     def mark_replayed(self, poison_id: int) -> None:
         with self.engine.begin() as conn:

@@ -32,16 +32,22 @@ def run_sync(
     on_planned: Callable[[PlanResult], None] | None = None,
     on_message: Callable[[], None] | None = None,
     base_backoff: float = 1.0,
+    retry_rejected: bool = False,
+    give_up_after: int | None = None,
 ) -> SyncResult:
-    plan = rt.planner().plan("cli", objects, full, on_page=on_page)
+    plan = rt.planner().plan("cli", objects, full, on_page=on_page, retry_rejected=retry_rejected)
     if on_planned:
         on_planned(plan)
-    drained = drain(
-        rt.queue, rt.poison_queue, rt.handler(), workers=workers,
-        max_dequeue_count=rt.config.queue.max_dequeue_count,
-        visibility_timeout=rt.config.queue.visibility_timeout_seconds,
-        base_backoff=base_backoff, on_message=on_message,
-    )
+    try:
+        drained = drain(
+            rt.queue, rt.poison_queue, rt.handler(), workers=workers,
+            max_dequeue_count=rt.config.queue.max_dequeue_count,
+            visibility_timeout=rt.config.queue.visibility_timeout_seconds,
+            base_backoff=base_backoff, on_message=on_message, give_up_after=give_up_after,
+        )
+    except KeyboardInterrupt:
+        rt.state.finish_run(plan.run_id, "interrupted", "interrupted by the operator; the next run resumes")
+        raise
     if drained.fatal is not None:
         rt.state.finish_run(plan.run_id, "failed", str(drained.fatal)[:2000])
     else:

@@ -69,8 +69,8 @@ def _phone(value: Any, arg: Any) -> str:
     text = _text(value).strip()
     try:
         number = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException as err:
-        raise _reject(f"invalid phone number: {err}") from None
+    except phonenumbers.NumberParseException:
+        raise _reject(f"not a phone number (region {region})") from None
     if not phonenumbers.is_valid_number(number):
         raise _reject(f"invalid phone number for region {region}")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

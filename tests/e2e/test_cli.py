@@ -63,7 +63,8 @@ def test_init_db_validate_run_status(project, emulator):
 
     status = hubsync("status", "--rejected", env=env, cwd=cwd)
     assert status.returncode == 0
-    assert "[37] rejected: email: invalid email" in status.stdout
+    assert "contacts rejected x1: email (column email): invalid email" in status.stdout
+    assert "rows: customer_id=37" in status.stdout
 
     again = hubsync("run", env=env, cwd=cwd)
     assert again.returncode == 0, again.stdout + again.stderr  # nothing changed, nothing rejected
@@ -170,3 +171,58 @@ def test_demo_runs_with_no_token_and_second_run_sends_only_edits(tmp_path):
     assert lines.get("rows read") == "10" and lines.get("updated") == "10" and lines.get("api calls") == "1"
     with Emulator(token="demo-token", data_file=str(tmp_path / "emulator.json")) as emu:
         assert len(emu.records("contacts")) == 970
+
+
+def test_unreachable_hubspot_exits_3_with_one_line(project):
+    env = {**project["env"], "HUBSPOT_BASE_URL": "http://127.0.0.1:9"}
+    hubsync("init-db", env=env, cwd=project["cwd"])
+    project["path"].write_text(project["path"].read_text().replace("max_attempts: 3", "max_attempts: 1"))
+    result = hubsync("validate", env=env, cwd=project["cwd"])
+    assert result.returncode == 3, result.stderr
+    assert "HubSpot unreachable" in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_validate_catches_values_hubspot_would_refuse_for_every_row(project):
+    env, cwd, config = project["env"], project["cwd"], project["config"]
+    hubsync("init-db", env=env, cwd=cwd)
+    config["objects"][0]["fields"]["hs_lead_status"] = {"constant": "HOT"}
+    config["objects"][0]["fields"]["lifecyclestage"]["transform"] = {"map": {"A": "cust", "P": "lead"}}
+    config["objects"][0]["fields"]["lastnam"] = config["objects"][0]["fields"].pop("lastname")
+    project["path"].write_text(yaml.safe_dump(config))
+    result = hubsync("validate", env=env, cwd=cwd)
+    text = " ".join(result.stderr.split())
+    assert result.returncode == 2
+    assert "objects[0].fields.hs_lead_status.constant: 'HOT' is not an option" in text
+    assert "objects[0].fields.lifecyclestage.transform: 'cust' is not an option" in text
+    assert "objects[0].fields.lastnam: property 'lastnam' does not exist on contacts (did you mean 'lastname'?)" in text
+
+
+def test_watermark_kind_that_does_not_fit_the_column_is_caught_by_validate(project):
+    env, cwd, config = project["env"], project["cwd"], project["config"]
+    hubsync("init-db", env=env, cwd=cwd)
+    config["objects"][0]["watermark"]["kind"] = "rowversion"
+    project["path"].write_text(yaml.safe_dump(config))
+    result = hubsync("validate", env=env, cwd=cwd)
+    assert result.returncode == 2
+    assert "objects[0].watermark.kind: column 'row_version'" in result.stderr and "use kind: integer" in result.stderr
+
+
+def test_demo_commands_refuse_a_configuration_that_is_not_the_demo(project):
+    before = project["engine"].url.database
+    for args in (("demo", "init", "--force"), ("demo", "edit")):
+        result = hubsync(*args, env=project["env"], cwd=project["cwd"])
+        assert result.returncode == 2 and "demo: true" in result.stderr
+    with project["engine"].connect() as conn:
+        assert conn.execute(sa.text("select count(*) from customers")).scalar_one() == 60
+    assert Path(before).exists()
+
+
+def test_poison_commands_explain_empty_and_unknown(project):
+    env, cwd = project["env"], project["cwd"]
+    hubsync("init-db", env=env, cwd=cwd)
+    assert "no parked batches" in hubsync("poison", "list", env=env, cwd=cwd).stdout
+    missing = hubsync("poison", "replay", "--id", "99", env=env, cwd=cwd)
+    assert missing.returncode == 2 and "no parked batch #99" in missing.stderr
+    both = hubsync("poison", "replay", "--id", "1", "--all", env=env, cwd=cwd)
+    assert both.returncode == 2

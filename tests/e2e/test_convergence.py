@@ -184,7 +184,7 @@ def test_batches_that_keep_failing_are_parked_durably_and_replay_after_the_fix(s
     rt = _runtime(engine, emulator)
     emulator.inject_fault(500, times=1000, path_contains="batch/upsert")
 
-    result = run_sync(rt, workers=2, base_backoff=0.01)
+    result = run_sync(rt, workers=2, base_backoff=0.01, give_up_after=1000)  # as the Functions host: never gives up
 
     assert result.run["failed"] == 146  # every valid row (37, 73, 91, 137 are rejected before sending)
     parked = rt.state.list_poison()
@@ -201,3 +201,56 @@ def test_batches_that_keep_failing_are_parked_durably_and_replay_after_the_fix(s
         rt.state.mark_replayed(p["id"])
     assert rt.state.list_poison() == []
     assert_converged(rt, emulator, table)
+
+
+def test_a_hubspot_outage_stops_the_run_early_and_the_next_run_resumes(sqlite_url, emulator):
+    """The CLI does not burn every batch's attempts into the poison store during an outage: it
+    stops, leaves the watermark, and the next run sends everything."""
+    engine = sa.create_engine(sqlite_url)
+    table = create_customers(engine, 450)
+    rt = _runtime(engine, emulator)
+    emulator.inject_fault(503, times=10_000, path_contains="batch/upsert")
+
+    down = run_sync(rt, workers=2, base_backoff=0.01)
+
+    assert down.drain.fatal is not None and "failed deliveries in a row" in str(down.drain.fatal)
+    assert down.run["status"] == "failed" and "failed deliveries" in down.run["error"]
+    assert rt.state.list_poison() == []
+    assert rt.state.get_position("contacts") is None  # the watermark did not move
+    calls_during_outage = len(emulator.calls)
+    assert calls_during_outage < 60  # 5 batches x 3 deliveries x 3 attempts would be 45+ before any parking
+
+    emulator.clear_faults()
+    up = run_sync(rt, workers=2)
+    assert up.run["rows_read"] == 450 and up.drain.fatal is None
+    assert_converged(rt, emulator, table)
+
+
+def test_retry_rejected_sends_rows_again_after_the_mapping_is_fixed(sqlite_url, emulator):
+    engine = sa.create_engine(sqlite_url)
+    table = create_customers(engine, 100)
+    rt = _runtime(engine, emulator)
+    first = run_sync(rt)
+    assert first.run["rejected"] == 3  # rows 37 (email), 73 (status X), 91 (tier platinum)
+
+    # the business adds the missing status mapping and the tier option
+    from shared.config import parse_config
+    from tests.support import config_dict
+
+    data = config_dict()
+    data["objects"][0]["fields"]["lifecyclestage"]["transform"] = {"map": {"A": "customer", "P": "lead",
+                                                                           "X": "other"}}
+    emulator.add_property("contacts", {"name": "customer_tier", "label": "Tier", "type": "enumeration",
+                                       "fieldType": "select", "hubspotDefined": False,
+                                       "options": [{"label": v, "value": v} for v in
+                                                   ("bronze", "silver", "gold", "platinum")]})
+    fixed = Runtime.build(rt.settings, parse_config(data), engine=engine, hubspot_base_url=emulator.base_url,
+                          sleep=lambda s: None)
+    assert run_sync(fixed).run["rows_read"] == 0  # nothing changed in SQL: a plain run sends nothing
+
+    again = run_sync(fixed, retry_rejected=True)
+
+    assert again.run["rows_read"] == 3 and again.run["created"] == 2 and again.run["rejected"] == 1
+    still = [r for r in fixed.state.all_records("contacts") if r.last_outcome == "rejected"]
+    assert [r.source_key for r in still] == ["[37]"] and "email" in still[0].reason
+    assert_converged(fixed, emulator, table)

@@ -75,7 +75,7 @@ def test_row_rejected_by_a_transform_keeps_the_reason() -> None:
     assert candidates == []
     (state,) = settled
     assert state.last_outcome == "rejected"
-    assert state.reason is not None and state.reason.startswith("email: invalid email")
+    assert state.reason is not None and state.reason.startswith("email (column Email): invalid email")
     assert state.hubspot_id is None and state.payload_hash is None
 
 
@@ -93,7 +93,7 @@ def test_value_that_does_not_fit_the_property_type_is_rejected() -> None:
 
     assert tally["rejected"] == 1
     (state,) = settled
-    assert state.reason == "signup_date: '2024-02-30' is not a YYYY-MM-DD date"
+    assert state.reason == "signup_date (column SignedUp): '2024-02-30' is not a YYYY-MM-DD date"
 
 
 def test_new_row_is_a_candidate_without_a_hubspot_id() -> None:

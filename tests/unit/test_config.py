@@ -92,7 +92,7 @@ def test_defaults_apply_when_sections_are_omitted() -> None:
 
     assert config.version == 1
     assert config.source.state_schema == "hubsync"
-    assert config.source.table_prefix == "hubsync_"
+    assert config.source.table_prefix is None  # resolved by StateStore: 'hubsync_' only without a schema
     assert config.hubspot.mode == "live"
     assert config.queue.backend == "memory"
     assert config.objects[0].batch_size == 100

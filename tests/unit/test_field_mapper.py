@@ -144,16 +144,17 @@ def test_several_bad_fields_give_one_reason_naming_all() -> None:
         map_row(row, make_obj(), "v")
 
     parts = info.value.reason.split("; ")
-    assert [p.split(":")[0] for p in parts] == ["email", "phone", "lifecyclestage", "annualrevenue"]
-    assert parts[0].startswith("email: invalid email")
-    assert parts[1] == "phone: invalid phone number for region US"
-    assert parts[2] == "lifecyclestage: value 'Z' has no entry in the value map"
-    assert parts[3] == "annualrevenue: 'lots' is not a number"
+    assert [p.split(":")[0] for p in parts] == ["email (column Email)", "phone (column Phone)",
+                                                "lifecyclestage (column Status)", "annualrevenue (column Revenue)"]
+    assert parts[0].startswith("email (column Email): invalid email")
+    assert parts[1] == "phone (column Phone): invalid phone number for region US"
+    assert parts[2] == "lifecyclestage (column Status): value 'Z' has no entry in the value map"
+    assert parts[3] == "annualrevenue (column Revenue): 'lots' is not a number"
 
 
 def test_binary_column_without_transform_is_rejected() -> None:
     fields = {"email": {"column": "Email"}, "blob": {"column": "Photo"}}
-    with pytest.raises(RecordRejected, match="blob: binary columns cannot be sent to HubSpot"):
+    with pytest.raises(RecordRejected, match=r"blob \(column Photo\): binary columns cannot be sent to HubSpot"):
         map_row(make_row(Photo=b"\x89PNG"), make_obj(fields), "v")
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.schema import CreateTable
 
 from shared import mssql as hubsync_mssql
 from shared.config import ObjectConfig, parse_config
+from shared.errors import SourceError
 from shared.sql_reader import Position, SourceTable, encode_version
 from shared.state import StateStore, build_metadata
 
@@ -28,13 +29,14 @@ DIALECT = mssql.dialect()
 ROWVER = (2001).to_bytes(8, "big")
 
 
-def customers_metadata(table: str = "Customers", order_column: bool = False) -> sa.MetaData:
+def customers_metadata(table: str = "Customers", order_column: bool = False, kind: str = "rowversion") -> sa.MetaData:
     """The SQL Server shape; ROWVERSION becomes a BLOB when created in SQLite."""
     md = sa.MetaData(schema="dbo")
+    version_type = sa.DateTime() if kind == "timestamp" else sa.LargeBinary().with_variant(mssql.ROWVERSION(), "mssql")
     columns = [
         sa.Column("CustomerId", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("Email", sa.Unicode(256)),
-        sa.Column("RowVer", sa.LargeBinary().with_variant(mssql.ROWVERSION(), "mssql"), nullable=False),
+        sa.Column("RowVer", version_type, nullable=False),
         sa.Column("FirstName", sa.Unicode(100)),
     ]
     if order_column:
@@ -65,7 +67,7 @@ def make_obj(table: str = "dbo.Customers", key: list[str] | None = None, kind: s
 
 def source(engine: sa.Engine, table: str = "Customers", key: list[str] | None = None, kind: str = "rowversion",
            order_column: bool = False) -> SourceTable:
-    customers_metadata(table, order_column).create_all(engine)
+    customers_metadata(table, order_column, kind).create_all(engine)
     st = SourceTable(engine, make_obj(f"dbo.{table}", key, kind))
     assert st.is_mssql is False  # reflected from SQLite ...
     st.is_mssql = True  # ... but compiled as SQL Server would run it
@@ -167,6 +169,13 @@ def test_timestamp_watermark_new_run_rereads_the_last_timestamp_and_has_no_rowve
     assert "MIN_ACTIVE_ROWVERSION" not in sql
 
 
+def test_watermark_kind_that_does_not_fit_the_column_is_refused_naming_the_setting(engine: sa.Engine) -> None:
+    customers_metadata().create_all(engine)  # RowVer is binary
+    with pytest.raises(SourceError, match=r"watermark.kind: column 'RowVer' .* does not fit kind 'timestamp'; "
+                                          r"use kind: rowversion"):
+        SourceTable(engine, make_obj(kind="timestamp"))
+
+
 def test_min_active_rowversion_only_on_sql_server(engine: sa.Engine) -> None:
     st = source(engine)
     st.is_mssql = False
@@ -224,9 +233,9 @@ def test_state_store_ddl_for_sql_server() -> None:
 
     assert store.schema == "hubsync"
     assert ddl.startswith("CREATE SCHEMA hubsync;")
-    for name in EXPECTED_TABLES:
-        assert f"CREATE TABLE hubsync.{name} (" in ddl
-    assert "CREATE INDEX ix_hubsync_records_id_value ON hubsync.hubsync_records (object_name, id_value);" in ddl
+    for name in EXPECTED_TABLES:  # in their own schema: no prefix (hubsync.records, not hubsync.hubsync_records)
+        assert f"CREATE TABLE hubsync.{name.removeprefix('hubsync_')} (" in ddl
+    assert "CREATE INDEX ix_records_id_value ON hubsync.records (object_name, id_value);" in ddl
     assert "source_key NVARCHAR(400) NOT NULL" in ddl  # with object_name, fits SQL Server's 900-byte key
     assert "body NVARCHAR(max) NOT NULL" in ddl and "NTEXT" not in ddl  # no deprecated large types
     assert "PRIMARY KEY (object_name, source_key)" in ddl

@@ -120,7 +120,7 @@ def test_phone_invalid_for_region() -> None:
 
 
 def test_phone_not_a_number() -> None:
-    assert rejected("call me", "phone").startswith("invalid phone number: ")
+    assert rejected("call me", "phone") == "not a phone number (region US)"
 
 
 def test_phone_lower_case_region_is_normalised() -> None:
