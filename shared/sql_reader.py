@@ -158,10 +158,10 @@ def create_source_engine(url: str, sql_auth: str | None = None, credential: Any 
         kwargs["connect_args"] = secret_args
     if parsed.get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
-    if parsed.get_backend_name() == "mssql":
-        kwargs["fast_executemany"] = True
-        if "driver" not in parsed.query and not parsed.query.get("odbc_connect"):
-            parsed = parsed.update_query_dict({"driver": mssql.SQLSERVER_DRIVER_HINT})
+    # SQL Server: no fast_executemany. With NVARCHAR(max) parameters (reasons, poison bodies) pyodbc's
+    # fast path is known to truncate or balloon memory, and hubsync inserts at most 100 rows at a time.
+    if parsed.get_backend_name() == "mssql" and "driver" not in parsed.query and not parsed.query.get("odbc_connect"):
+        parsed = parsed.update_query_dict({"driver": mssql.SQLSERVER_DRIVER_HINT})
     try:
         engine = create_engine(parsed, **kwargs)
     except NoSuchModuleError:

@@ -36,9 +36,12 @@ def mssql():
             "row_version rowversion)"))
     yield engine, schema
     with engine.begin() as conn:
-        for table in sa.inspect(conn).get_table_names(schema=schema):
-            conn.execute(sa.text(f"DROP TABLE [{schema}].[{table}]"))
-        conn.execute(sa.text(f"DROP SCHEMA [{schema}]"))
+        for name in (schema, f"{schema}_state"):
+            if name not in sa.inspect(conn).get_schema_names():
+                continue
+            for table in sa.inspect(conn).get_table_names(schema=name):
+                conn.execute(sa.text(f"DROP TABLE [{name}].[{table}]"))
+            conn.execute(sa.text(f"DROP SCHEMA [{name}]"))
     engine.dispose()
 
 
