@@ -341,6 +341,57 @@ def _grouped_problems(rt: Any) -> list[dict[str, Any]]:
     return problems
 
 
+@app.command()
+def inspect(key: Annotated[list[str], typer.Argument(help="The row's key value(s), in the configured key order.")],
+            config: ConfigOpt = None,
+            obj: Annotated[str | None, typer.Option("--object", "-o", help="Object (default: the first).")] = None,
+            ) -> None:
+    """One row end to end: the SQL row, its mapped payload or rejection, its state, its HubSpot record."""
+    from shared.batch_processor import assess
+    from shared.sql_reader import key_to_json
+
+    with _runtime(config) as rt:
+        try:
+            o = rt.config.object(obj) if obj else rt.config.objects[0]
+            if len(key) != len(o.key):
+                raise ConfigurationError(f"{o.name} has a key of {len(o.key)} column(s) ({', '.join(o.key)}); "
+                                         f"give {len(o.key)} value(s)")
+            source = rt.source_table(o)
+            typed = tuple(source.coerce(col, int(v) if v.lstrip("-").isdigit() else v)
+                          for col, v in zip(source.key_cols, key, strict=True))
+            kj = key_to_json(typed)
+            rows = source.read_rows([typed])
+            state = rt.state.get_records(o.name, [kj]).get(kj)
+            schema = rt.schemas.get(o.object_type)
+        except ConfigurationError as err:
+            raise _fail(err) from None
+        except RetryableError as err:
+            raise _fail(err, EXIT_UNAVAILABLE) from None
+        row = rows.get(kj)
+        out.print(f"{o.name} {_key_text(o, kj)}", highlight=False, markup=False)
+        out.print(f"  SQL row: {dict(row.row) if row else 'not in the source'}", highlight=False, markup=False)
+        if row:
+            settled, _tally, candidates = assess(o, schema, [kj], rows, {kj: state} if state else {})
+            if candidates:
+                c = candidates[0]
+                out.print(f"  payload ({'changed since HubSpot last accepted it' if state else 'never sent'}): "
+                          f"{c.mapped.properties}", highlight=False, markup=False)
+            for st in settled:
+                out.print(f"  now: {st.last_outcome}{': ' + st.reason if st.reason else ''}", highlight=False,
+                          markup=False)
+        if state:
+            out.print(f"  state: last outcome {state.last_outcome} (run {state.run_id}), HubSpot id "
+                      f"{state.hubspot_id}, version {state.source_version}"
+                      + (f", reason: {state.reason}" if state.reason else ""), highlight=False, markup=False)
+            if state.hubspot_id:
+                found = rt.writer.read(o.object_type, [state.hubspot_id], list(o.fields))
+                record = found.get(state.hubspot_id)
+                out.print(f"  HubSpot record: {record['properties'] if record else 'not found (deleted in HubSpot?)'}",
+                          highlight=False, markup=False)
+        else:
+            out.print("  state: never synced", highlight=False)
+
+
 @poison_app.command("list")
 def poison_list(config: ConfigOpt = None) -> None:
     """Parked batches with the error that sent them there."""

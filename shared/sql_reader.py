@@ -348,7 +348,7 @@ class SourceTable:
             equal.append(col == value)
         return or_(*clauses)
 
-    def _coerce(self, col: Column[Any], value: Any) -> Any:
+    def coerce(self, col: Column[Any], value: Any) -> Any:
         """A key value that travelled as JSON, back in the column's Python type."""
         try:
             kind = col.type.python_type
@@ -368,7 +368,7 @@ class SourceTable:
         return value
 
     def rows_statement(self, keys: Sequence[Key]):  # type: ignore[no-untyped-def]
-        keys = [tuple(self._coerce(c, v) for c, v in zip(self.key_cols, k, strict=True)) for k in keys]
+        keys = [tuple(self.coerce(c, v) for c, v in zip(self.key_cols, k, strict=True)) for k in keys]
         cols = [self._col[c] for c in self.obj.columns]
         if not keys:
             return select(*cols).where(false())

@@ -226,3 +226,17 @@ def test_poison_commands_explain_empty_and_unknown(project):
     assert missing.returncode == 2 and "no parked batch #99" in missing.stderr
     both = hubsync("poison", "replay", "--id", "1", "--all", env=env, cwd=cwd)
     assert both.returncode == 2
+
+
+def test_inspect_shows_one_row_end_to_end(project, emulator):
+    env, cwd = project["env"], project["cwd"]
+    hubsync("init-db", env=env, cwd=cwd)
+    hubsync("run", env=env, cwd=cwd)
+    synced = hubsync("inspect", "5", env=env, cwd=cwd)
+    assert synced.returncode == 0, synced.stderr
+    contact = emulator.find("contacts", "email", "user5@example.com")
+    assert f"HubSpot id {contact['id']}" in synced.stdout and "now: unchanged" in synced.stdout
+    rejected = hubsync("inspect", "37", env=env, cwd=cwd)
+    assert "now: rejected: email (column email): invalid email" in rejected.stdout
+    wrong = hubsync("inspect", "1", "2", env=env, cwd=cwd)
+    assert wrong.returncode == 2 and "give 1 value(s)" in wrong.stderr
