@@ -89,6 +89,10 @@ def assess(
                                        "row no longer in the source (deletes are not synced yet)"))
             tally["missing"] += 1
             continue
+        if row.error:
+            settled.append(RecordState(kj, None, None, None, None, "rejected", row.error))
+            tally["rejected"] += 1
+            continue
         if st and st.hubspot_id and st.source_version and st.source_version > row.version:
             # HubSpot already holds a newer version: never write an older one
             settled.append(RecordState(kj, st.hubspot_id, st.id_value, st.payload_hash, st.source_version,

@@ -487,6 +487,12 @@ def demo_edit(config: ConfigOpt = None,
               f"{' ...' if len(changed) > 20 else ''}", highlight=False)
 
 
+def _db_unavailable() -> type[Exception]:
+    from sqlalchemy.exc import OperationalError
+
+    return OperationalError
+
+
 def main() -> None:
     try:
         app()
@@ -495,6 +501,11 @@ def main() -> None:
         sys.exit(130)
     except RetryableError as err:
         err_console.print(f"error: {err}", highlight=False)
+        sys.exit(EXIT_UNAVAILABLE)
+    except (OSError, _db_unavailable()) as err:
+        err_console.print(f"error: a service became unavailable: {type(err).__name__}: "
+                          f"{sync_logger.scrub_secrets(str(err).splitlines()[0] if str(err) else '')[:300]}",
+                          highlight=False)
         sys.exit(EXIT_UNAVAILABLE)
     except HubsyncError as err:
         err_console.print(f"error: {err}", highlight=False)

@@ -62,7 +62,13 @@ def drain(
 
     def loop() -> None:
         while not stop.is_set():
-            batch = queue.receive(1, visibility_timeout)
+            try:
+                batch = queue.receive(1, visibility_timeout)
+            except Exception as err:  # noqa: BLE001 - the queue itself is unavailable
+                with lock:
+                    result.fatal = result.fatal or RetryableError(f"the queue is unavailable: {err}")
+                stop.set()
+                return
             if not batch:
                 with lock:
                     idle = busy[0] == 0
@@ -93,7 +99,10 @@ def drain(
                 with lock:
                     result.errors.append(str(err)[:300])
                     failures_in_a_row[0] += 1
-                    if failures_in_a_row[0] >= limit and isinstance(err, RetryableError):
+                    if isinstance(err, RetryableError) and err.quota_exhausted:
+                        result.fatal = result.fatal or err
+                        stop.set()
+                    elif failures_in_a_row[0] >= limit and is_transient(err):
                         result.fatal = result.fatal or RetryableError(
                             f"stopped after {failures_in_a_row[0]} failed deliveries in a row, none succeeding: {err}")
                         stop.set()
@@ -123,14 +132,29 @@ def drain(
     for t in threads:
         t.join()
     # the poison function's job, for local runs
-    while True:
-        parked = poison_queue.receive(32, visibility_timeout)
-        if not parked:
-            break
-        for message in parked:
-            handler.park(message.body, message.id, message.dequeue_count, queue=poison_queue.name)
-            poison_queue.delete(message)
+    try:
+        while True:
+            parked = poison_queue.receive(32, visibility_timeout)
+            if not parked:
+                break
+            for message in parked:
+                handler.park(message.body, message.id, message.dequeue_count, queue=poison_queue.name)
+                poison_queue.delete(message)
+    except Exception as err:  # noqa: BLE001 - the messages stay on the poison queue
+        result.fatal = result.fatal or RetryableError(f"parking failed batches failed: {type(err).__name__}: {err}")
     return result
+
+
+def is_transient(err: BaseException) -> bool:
+    """HubSpot, the queue or the database failing, rather than this batch."""
+    from sqlalchemy.exc import DBAPIError, DisconnectionError
+
+    if isinstance(err, RetryableError):
+        return True
+    if isinstance(err, DisconnectionError):
+        return True
+    return isinstance(err, DBAPIError) and (err.connection_invalidated or type(err).__name__ in (
+        "OperationalError", "InterfaceError"))
 
 
 class _Lease:

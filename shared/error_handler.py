@@ -59,9 +59,12 @@ def classify_response(status: int, body: Any, headers: Mapping[str, str] | None 
         )
     if status == 429:
         policy = data.get("policyName") or ""
-        wait = 3600.0 if policy == "DAILY" else TEN_SECONDLY_WAIT
+        if policy == "DAILY":
+            return RetryableError(
+                f"HubSpot's daily API limit is used up (shared by every integration of the portal); it resets at "
+                f"midnight in the portal's time zone{tail}", retry_after=3600.0, status=429, quota_exhausted=True)
         return RetryableError(f"HubSpot rate limit reached ({policy or 'RATE_LIMIT'}) on {what}{tail}",
-                              retry_after=wait, status=429)
+                              retry_after=TEN_SECONDLY_WAIT, status=429)
     if status == 423:
         return RetryableError(f"HubSpot locked the records (423) on {what}{tail}", retry_after=LOCKED_WAIT,
                               status=423)

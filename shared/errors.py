@@ -41,9 +41,11 @@ class AuthenticationError(ConfigurationError):
 class RetryableError(HubsyncError):
     """A transient failure: the batch should be tried again after ``retry_after`` seconds."""
 
-    def __init__(self, message: str, retry_after: float | None = None, status: int | None = None) -> None:
+    def __init__(self, message: str, retry_after: float | None = None, status: int | None = None,
+                 quota_exhausted: bool = False) -> None:
         self.retry_after = retry_after
         self.status = status
+        self.quota_exhausted = quota_exhausted  # HubSpot's daily limit: nothing succeeds until it resets
         super().__init__(message)
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import SecretStr
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
+from tenacity import Retrying, retry_if_exception, stop_after_attempt
 
 from shared.data_validator import PortalSchema, PropertyDef
 from shared.error_handler import classify_exception
@@ -23,6 +23,7 @@ from shared.throttle import RateBudget
 
 T = TypeVar("T")
 MAX_BATCH = 100
+MAX_IN_PROCESS_WAIT = 30.0  # seconds; longer waits go back to the queue as a delayed message
 
 
 @dataclass(frozen=True)
@@ -93,13 +94,15 @@ class HubSpotWriter:
             except Exception as err:  # noqa: BLE001 - classified below
                 classified = classify_exception(err, what)
                 if isinstance(classified, RetryableError) and classified.status == 429:
-                    self.budget.pause(classified.retry_after or 10.0)
+                    self.budget.pause(min(classified.retry_after or 10.0, MAX_IN_PROCESS_WAIT))
                 raise classified from None
             self.budget.observe(dict(headers or {}))
             return data, status
 
         retrying = Retrying(
-            retry=retry_if_exception_type(RetryableError),
+            # a long wait (HubSpot's daily limit) is not slept through here: the queue defers it
+            retry=retry_if_exception(lambda e: isinstance(e, RetryableError)
+                                     and (e.retry_after or 0) <= MAX_IN_PROCESS_WAIT),
             stop=stop_after_attempt(self.max_attempts),
             wait=_wait,
             sleep=self._sleep,

@@ -9,6 +9,7 @@ once every batch has been processed or durably parked.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import uuid
@@ -103,7 +104,8 @@ class Planner:
                 result.objects.append(plan)
         except BaseException as err:  # an interrupt too: the run must not stay 'running'
             status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
-            self.state.finish_run(run_id, status, error=str(err)[:2000] or type(err).__name__)
+            with contextlib.suppress(Exception):  # the database may be the cause: the original error matters
+                self.state.finish_run(run_id, status, error=str(err)[:2000] or type(err).__name__)
             raise
         self.state.set_run_status(run_id, "enqueued")
         if self.state.maybe_finish_run(run_id):  # nothing changed: the run is already complete
@@ -154,10 +156,19 @@ class Planner:
         """Queue again the rows that were rejected or failed, e.g. after the mapping was fixed."""
         import json
 
-        rows = []
+        rows, unrecoverable = [], 0
         for rec in self.state.all_records(obj.name):
-            if rec.last_outcome in ("rejected", "failed") and "#sha256:" not in rec.source_key:
-                rows.append(DeltaRow(tuple(json.loads(rec.source_key)), rec.source_version or ""))
+            if rec.last_outcome not in ("rejected", "failed"):
+                continue
+            if "#sha256:" in rec.source_key:
+                unrecoverable += 1  # only a hash of a very long key is stored: it cannot be re-read by key
+                continue
+            rows.append(DeltaRow(tuple(json.loads(rec.source_key)), rec.source_version or ""))
+        if unrecoverable:
+            # still rejected: counted so the run does not report clean; a change to the row resends it
+            self.state.add_counts(run_id, rejected=unrecoverable)
+            log_event(log, logging.WARNING, "retries_skipped", run_id=run_id, object=obj.name, rows=unrecoverable,
+                      reason="keys longer than 400 characters are stored hashed; change the row to resend it")
         sent = 0
         for msg, _rows in pack_messages(run_id, obj, rows, 0, prefix="retry"):
             if msg is None:

@@ -31,6 +31,7 @@ class MessageHandler:
     queue: Queue | None
     queue_name: str
     max_deferrals: int = MAX_DEFERRALS
+    max_defer_seconds: float | None = None  # the CLI stops instead of waiting out a long deferral
 
     def handle(self, body: str, dequeue_count: int = 1, message_id: str | None = None) -> str:
         """Process one message body; returns 'done', 'parked' or 'deferred', or raises to retry."""
@@ -46,8 +47,9 @@ class MessageHandler:
             self._park(body, message_id, dequeue_count, msg, str(err))
             return "parked"
         except RetryableError as err:
-            if err.status == 429 and self.queue is not None and msg.deferrals < self.max_deferrals:
-                delay = err.retry_after or 10.0
+            delay = err.retry_after or 10.0
+            if (err.status == 429 and self.queue is not None and msg.deferrals < self.max_deferrals
+                    and (self.max_defer_seconds is None or delay <= self.max_defer_seconds)):
                 self.queue.send(msg.model_copy(update={"deferrals": msg.deferrals + 1}).to_json(),
                                 visibility_timeout=delay)
                 log_event(log, logging.WARNING, "rate_limited", run_id=msg.run_id, object=msg.object,
@@ -61,7 +63,10 @@ class MessageHandler:
 
     def _failed(self, msg: BatchMessage, err: Exception, dequeue_count: int) -> None:
         text = f"{type(err).__name__}: {err}"[:2000]
-        self.state.batch_finished(msg.batch_id, "failed", text)
+        try:
+            self.state.batch_finished(msg.batch_id, "failed", text)
+        except Exception as state_err:  # noqa: BLE001 - the database may be what failed; keep the original error
+            log.warning("could not record the failure of batch %s: %s", msg.batch_id, type(state_err).__name__)
         log_event(log, logging.WARNING, "batch_failed", run_id=msg.run_id, object=msg.object,
                   batch_id=msg.batch_id, attempt=dequeue_count, error=text)
 

@@ -34,6 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import (
     ArgumentError,
+    DataError,
     NoSuchModuleError,
     NoSuchTableError,
     OperationalError,
@@ -130,6 +131,7 @@ class DeltaRow:
     key: Key
     version: str
     row: Mapping[str, Any] | None = None
+    error: str | None = None  # the row exists but its values could not be read
 
 
 def describe_url(url: str | URL) -> str:
@@ -200,7 +202,7 @@ def _secrets_out_of_url(url: URL) -> tuple[URL, dict[str, Any]]:
     odbc = query.get("odbc_connect")
     if isinstance(odbc, str):
         kept = []
-        for part in odbc.split(";"):
+        for part in _odbc_parts(odbc):
             name, _, value = part.partition("=")
             if name.strip().upper() == "PWD":
                 args["PWD"] = value  # pyodbc appends keyword arguments to the connection string
@@ -210,6 +212,30 @@ def _secrets_out_of_url(url: URL) -> tuple[URL, dict[str, Any]]:
     if not args:
         return url, {}
     return url.set(query=query), args
+
+
+def _odbc_parts(text: str) -> list[str]:
+    """Split an ODBC connection string on ';' outside '{...}' values ('}}' escapes a brace)."""
+    parts, current, braced, i = [], [], False, 0
+    while i < len(text):
+        ch = text[i]
+        if braced and ch == "}" and text[i + 1:i + 2] == "}":
+            current.append("}}")
+            i += 2
+            continue
+        if ch == "{":
+            braced = True
+        elif ch == "}":
+            braced = False
+        if ch == ";" and not braced:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+        i += 1
+    if current:
+        parts.append("".join(current))
+    return [p for p in parts if p.strip()]
 
 
 def check_connection(engine: Engine) -> None:
@@ -254,6 +280,8 @@ class SourceTable:
             raise SourceError(
                 f"{label}: table {obj.table!r} does not exist in {describe_url(engine.url)}"
             ) from None
+        except OperationalError as err:
+            raise RetryableError(f"{label}: the source database failed: {_short(err)}") from None
         except SQLAlchemyError as err:
             raise SourceError(
                 f"{label}: cannot read table {obj.table!r} from {describe_url(engine.url)}: {_short(err)}"
@@ -410,7 +438,11 @@ class SourceTable:
         return DeltaRow(key, version, row)
 
     def read_rows(self, keys: Sequence[Key]) -> dict[str, DeltaRow]:
-        """Current rows for ``keys``, by ``key_to_json(key)``; keys of deleted rows are absent."""
+        """Current rows for ``keys``, by ``key_to_json(key)``; keys of deleted rows are absent.
+
+        A value the driver cannot load (PostgreSQL's 'infinity' date, say) fails the whole fetch;
+        the keys are then read one by one and only the unreadable row comes back with ``error``.
+        """
         out: dict[str, DeltaRow] = {}
         try:
             with self.engine.connect() as conn:
@@ -419,6 +451,13 @@ class SourceTable:
                     out[key_to_json(row.key)] = row
         except OperationalError as err:
             raise RetryableError(f"object {self.obj.name!r}: the source database failed: {_short(err)}") from None
+        except (DataError, ValueError, TypeError, ArithmeticError) as err:
+            if len(keys) == 1:
+                return {key_to_json(keys[0]): DeltaRow(tuple(keys[0]), "", None,
+                                                       f"the row cannot be read: {_short(err)}")}
+            out = {}
+            for key in keys:
+                out.update(self.read_rows([key]))
         except SQLAlchemyError as err:
             raise SourceError(f"object {self.obj.name!r}: reading rows failed: {_short(err)}") from None
         return out

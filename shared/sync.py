@@ -7,9 +7,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
+
 from shared.drain import DrainResult, drain
+from shared.errors import RetryableError
 from shared.planner import PlanResult
 from shared.runtime import Runtime
+from shared.sync_logger import scrub_secrets
 
 
 @dataclass
@@ -38,9 +42,11 @@ def run_sync(
     plan = rt.planner().plan("cli", objects, full, on_page=on_page, retry_rejected=retry_rejected)
     if on_planned:
         on_planned(plan)
+    handler = rt.handler()
+    handler.max_defer_seconds = 60.0  # HubSpot's daily limit stops a CLI run; it is not waited out
     try:
         drained = drain(
-            rt.queue, rt.poison_queue, rt.handler(), workers=workers,
+            rt.queue, rt.poison_queue, handler, workers=workers,
             max_dequeue_count=rt.config.queue.max_dequeue_count,
             visibility_timeout=rt.config.queue.visibility_timeout_seconds,
             base_backoff=base_backoff, on_message=on_message, give_up_after=give_up_after,
@@ -48,14 +54,20 @@ def run_sync(
     except KeyboardInterrupt:
         rt.state.finish_run(plan.run_id, "interrupted", "interrupted by the operator; the next run resumes")
         raise
-    if drained.fatal is not None:
-        rt.state.finish_run(plan.run_id, "failed", str(drained.fatal)[:2000])
-    else:
-        if not rt.durable_queue:
-            # the in-process queue dies with this process: move the watermarks only now that
-            # every batch is done or durably parked in the poison store
-            for p in plan.objects:
-                if p.position is not None:
-                    rt.state.set_position(p.object_name, p.position)
-        rt.state.maybe_finish_run(plan.run_id)
-    return SyncResult(plan, drained, rt.state.get_run(plan.run_id) or {})
+    try:
+        if drained.fatal is not None:
+            rt.state.finish_run(plan.run_id, "failed", str(drained.fatal)[:2000])
+        else:
+            if not rt.durable_queue:
+                # the in-process queue dies with this process: move the watermarks only now that
+                # every batch is done or durably parked in the poison store
+                for p in plan.objects:
+                    if p.position is not None:
+                        rt.state.set_position(p.object_name, p.position)
+            rt.state.maybe_finish_run(plan.run_id)
+        run = rt.state.get_run(plan.run_id) or {}
+    except OperationalError as err:
+        cause = drained.fatal or err
+        raise RetryableError(f"the state database became unavailable during the run: {type(cause).__name__}: "
+                             f"{scrub_secrets(str(cause).splitlines()[0])[:300]}") from None
+    return SyncResult(plan, drained, run)

@@ -56,11 +56,16 @@ def test_429_ten_secondly() -> None:
     assert "TEN_SECONDLY_ROLLING" in str(err)
 
 
-def test_429_daily_waits_an_hour() -> None:
+def test_429_daily_is_quota_exhausted_and_waits_an_hour() -> None:
     err = classify_response(429, body(errorType="RATE_LIMIT", policyName="DAILY"))
     assert type(err) is RetryableError
-    assert err.retry_after == 3600
-    assert "DAILY" in str(err)
+    assert err.retry_after == 3600 and err.quota_exhausted
+    assert "daily API limit" in str(err) and "midnight" in str(err)
+
+
+def test_429_ten_secondly_is_not_quota_exhausted() -> None:
+    err = classify_response(429, body(errorType="RATE_LIMIT", policyName="TEN_SECONDLY_ROLLING"))
+    assert err.retry_after == 10 and not err.quota_exhausted
 
 
 def test_429_without_a_body_still_waits() -> None:
