@@ -113,6 +113,7 @@ def pg_schema(pg_engine: sa.Engine) -> Iterator[str]:
     yield name
     with pg_engine.begin() as conn:
         conn.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
+        conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{name}_state" CASCADE'))  # tests put state beside it
 
 
 @pytest.fixture
