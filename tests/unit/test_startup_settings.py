@@ -176,3 +176,20 @@ def test_sql_auth_sql_is_accepted() -> None:
 def test_from_env_validates_the_queue_name() -> None:
     with pytest.raises(ConfigurationError, match="HUBSYNC_QUEUE_NAME"):
         Settings.from_env(full_env(HUBSYNC_QUEUE_NAME="q" * 57))
+
+
+def test_a_sql_server_source_without_its_odbc_driver_is_named_with_the_installed_drivers() -> None:
+    import pyodbc
+
+    env = {
+        "HUBSYNC_CONFIG": "c.yaml", "HUBSPOT_ACCESS_TOKEN": "t", "HUBSYNC_SCHEDULE": "0 */5 * * * *",
+        "HUBSYNC_QUEUE_NAME": "hubsync-batches", "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+        "HUBSYNC_SOURCE_URL": "mssql+pyodbc://@server.database.windows.net/crm",
+    }
+    problems = check_app_settings(env)
+    if any("SQL Server" in d for d in pyodbc.drivers()):
+        assert problems == []  # a machine with msodbcsql (the GitHub mssql job)
+    else:
+        assert len(problems) == 1
+        assert "no SQL Server ODBC driver is installed" in problems[0]
+        assert f"pyodbc.drivers() = {pyodbc.drivers()}" in problems[0]
