@@ -129,6 +129,23 @@ def log_run_done(state: StateStore, run_id: str) -> None:
     log_event(log, logging.INFO, "run_done", run_id=run_id, status=run.get("status"), **counts)
 
 
+def split_duplicates(obj: ObjectConfig, candidates: list[_Candidate],
+                     owners: dict[str, str]) -> tuple[list[_Candidate], list[tuple[_Candidate, str]]]:
+    """Two source rows may not claim one HubSpot record (it would flip between them): keep the
+    first claim, in this batch or already recorded (``owners``: id value -> source key)."""
+    seen: dict[str, str] = {}
+    kept, duplicates = [], []
+    for c in candidates:
+        other = seen.get(c.norm_id) or owners.get(c.norm_id)
+        if other is not None and other != c.source_key:
+            duplicates.append((c, f"{obj.id_property} {c.mapped.id_value!r} is already synced from source key "
+                                  f"{other}; each HubSpot record can have only one source row"))
+            continue
+        seen[c.norm_id] = c.source_key
+        kept.append(c)
+    return kept, duplicates
+
+
 class SchemaCache:
     """Portal schemas fetched once per run (or per ``ttl`` seconds in a long-lived worker)."""
 
@@ -279,20 +296,9 @@ class _BatchRun:
         self._send(upserts + gone, by_id=False)
 
     def _drop_duplicates(self, candidates: list[_Candidate], settled: list[RecordState]) -> list[_Candidate]:
-        """Two source rows may not claim one HubSpot record: it would flip between them."""
-        id_prop = self.obj.id_property
         owners = self.w.state.owners_of(self.obj.name, [c.norm_id for c in candidates])
-        seen: dict[str, str] = {}
-        kept = []
-        for c in candidates:
-            other = seen.get(c.norm_id) or owners.get(c.norm_id)
-            if other is not None and other != c.source_key:
-                settled.append(self._reject(
-                    c.source_key, f"{id_prop} {c.mapped.id_value!r} is already synced from source key {other}; "
-                                  f"each HubSpot record can have only one source row"))
-                continue
-            seen[c.norm_id] = c.source_key
-            kept.append(c)
+        kept, duplicates = split_duplicates(self.obj, candidates, owners)
+        settled.extend(self._reject(c.source_key, reason) for c, reason in duplicates)
         return kept
 
     def _send(self, items: list[_Candidate], by_id: bool) -> list[_Candidate]:

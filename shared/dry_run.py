@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from shared.batch_processor import _Candidate, assess, normalise_id_value
+from shared.batch_processor import _Candidate, assess, normalise_id_value, split_duplicates
 from shared.config import ObjectConfig
 from shared.data_validator import PortalSchema
 from shared.runtime import Runtime
@@ -65,18 +65,9 @@ def _drop_duplicates(rt: Runtime, obj: ObjectConfig, candidates: list[_Candidate
                      out: ObjectPreview) -> list[_Candidate]:
     """As the worker does: two rows may not claim one HubSpot record."""
     owners = rt.state.owners_of(obj.name, [c.norm_id for c in candidates])
-    seen: dict[str, str] = {}
-    kept = []
-    for c in candidates:
-        other = seen.get(c.norm_id) or owners.get(c.norm_id)
-        if other is not None and other != c.source_key:
-            out.rejected += 1
-            if len(out.rejections) < 20:
-                out.rejections.append((c.source_key, f"{obj.id_property} {c.mapped.id_value!r} is already "
-                                                     f"synced from source key {other}"))
-            continue
-        seen.setdefault(c.norm_id, c.source_key)
-        kept.append(c)
+    kept, duplicates = split_duplicates(obj, candidates, owners)
+    out.rejected += len(duplicates)
+    out.rejections.extend((c.source_key, reason) for c, reason in duplicates[: max(0, 20 - len(out.rejections))])
     return kept
 
 

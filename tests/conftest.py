@@ -116,6 +116,17 @@ def pg_schema(pg_engine: sa.Engine) -> Iterator[str]:
         conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{name}_state" CASCADE'))  # tests put state beside it
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def source_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[sa.Engine, str | None]]:
+    """The same test on a SQLite file and in a fresh PostgreSQL schema: (engine, schema or None)."""
+    if request.param == "sqlite":
+        engine = sa.create_engine(f"sqlite:///{tmp_path / 'src.db'}")
+        yield engine, None
+        engine.dispose()
+    else:
+        yield request.getfixturevalue("pg_engine"), request.getfixturevalue("pg_schema")
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'source.db'}"

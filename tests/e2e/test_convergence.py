@@ -44,16 +44,9 @@ def _runtime(engine, emulator, backend="memory", azurite=None, state_schema="hub
     return rt
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def source(request, tmp_path):
-    if request.param == "sqlite":
-        engine = sa.create_engine(f"sqlite:///{tmp_path / 'src.db'}")
-        yield engine, None
-        engine.dispose()
-    else:
-        pg = request.getfixturevalue("pg_engine")
-        schema = request.getfixturevalue("pg_schema")
-        yield pg, schema
+@pytest.fixture
+def source(source_db):
+    return source_db
 
 
 def test_first_run_converges_then_second_run_sends_only_changed_rows(source, emulator):

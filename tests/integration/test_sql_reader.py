@@ -12,14 +12,9 @@ from shared.state import RecordState, StateStore
 from tests.support import config_dict, create_customers, update_customers
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request, tmp_path):
-    if request.param == "sqlite":
-        engine = sa.create_engine(f"sqlite:///{tmp_path / 'src.db'}")
-        yield engine, None
-        engine.dispose()
-    else:
-        yield request.getfixturevalue("pg_engine"), request.getfixturevalue("pg_schema")
+@pytest.fixture
+def db(source_db):
+    return source_db
 
 
 def _obj(schema, **changes):
