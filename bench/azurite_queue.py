@@ -18,10 +18,10 @@ from collections.abc import Callable
 from typing import Any
 
 from bench._common import azurite, heading, md_table
-from shared.messages import BatchMessage, KeyRef, encoded_size
-from shared.planner import new_run_id
-from shared.queues import MemoryQueue, Queue, StorageQueue
-from shared.sql_reader import encode_version
+from shared.queue.backends import MemoryQueue, Queue, StorageQueue
+from shared.queue.messages import BatchMessage, KeyRef, encoded_size
+from shared.source.sql_reader import encode_version
+from shared.sync.planner import new_run_id
 
 
 def batch_body(first_key: int = 1_000_000, keys: int = 100) -> str:

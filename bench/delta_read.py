@@ -27,12 +27,12 @@ from pydantic import SecretStr
 
 from bench._common import TOKEN, Stopwatch, fill_customers, heading, md_table, pg_schemas, quiet_logging, sqlite_engine
 from shared.config import ObjectConfig, SyncConfig, parse_config
-from shared.messages import encoded_size
-from shared.planner import Planner
-from shared.queues import MemoryQueue
+from shared.queue.backends import MemoryQueue
+from shared.queue.messages import encoded_size
 from shared.settings import Settings
-from shared.sql_reader import Position, SourceTable, encode_version
+from shared.source.sql_reader import Position, SourceTable, encode_version
 from shared.state import StateStore
+from shared.sync.planner import Planner
 from tests.support import config_dict
 
 PAGE_SIZES = (1000, 5000)

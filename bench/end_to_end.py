@@ -43,7 +43,7 @@ from bench._common import (
 from shared.config import parse_config
 from shared.runtime import Runtime
 from shared.settings import Settings
-from shared.sync import run_sync
+from shared.sync.run import run_sync
 from tests.support import BAD_EMAIL, BAD_STATUS, BAD_TIER, config_dict, update_customers
 
 HUBSPOT_BURST = 100      # requests per rolling 10 s (the limit this benchmark assumes)

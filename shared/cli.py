@@ -91,7 +91,7 @@ def _runtime(config_path: str | None, demo_setup: bool = False, hubspot: bool = 
             source_url(settings, config)
             extra: dict[str, Any] = {}
             if not queues:
-                from shared.queues import MemoryQueue
+                from shared.queue.backends import MemoryQueue
 
                 extra = {"queue": MemoryQueue(settings.queue_name), "poison_queue": MemoryQueue(settings.poison_queue_name)}
             rt = Runtime.build(settings, config, hubspot_base_url=base_url, **extra)
@@ -165,7 +165,7 @@ def init_db(config: ConfigOpt = None,
 @app.command()
 def validate(config: ConfigOpt = None, obj: ObjectOpt = None) -> None:
     """Check the configuration, the source tables and columns, and the live HubSpot schema."""
-    from shared.preflight import preflight, selected
+    from shared.sync.preflight import preflight, selected
 
     with _runtime(config, demo_setup=True) as rt:
         try:
@@ -188,8 +188,8 @@ def plan(config: ConfigOpt = None, obj: ObjectOpt = None,
          full: Annotated[bool, typer.Option("--full", help="Consider every row, not just the delta.")] = False
          ) -> None:
     """Dry run: what a run would create, update, skip and reject. Writes nothing anywhere."""
-    from shared.dry_run import preview
-    from shared.preflight import preflight, selected
+    from shared.sync.dry_run import preview
+    from shared.sync.preflight import preflight, selected
 
     with _runtime(config, demo_setup=True) as rt:
         try:
@@ -230,8 +230,8 @@ def run(config: ConfigOpt = None, obj: ObjectOpt = None,
                                      "(after fixing the mapping or the data).")] = False,
         ) -> None:
     """Plan the deltas, enqueue them, and drain the queue with N workers (the queue function's code)."""
-    from shared.preflight import preflight, selected
-    from shared.sync import run_sync
+    from shared.sync.preflight import preflight, selected
+    from shared.sync.run import run_sync
 
     with _runtime(config, demo_setup=True) as rt:
         try:
@@ -347,8 +347,8 @@ def inspect(key: Annotated[list[str], typer.Argument(help="The row's key value(s
             obj: Annotated[str | None, typer.Option("--object", "-o", help="Object (default: the first).")] = None,
             ) -> None:
     """One row end to end: the SQL row, its mapped payload or rejection, its state, its HubSpot record."""
-    from shared.batch_processor import assess
-    from shared.sql_reader import key_to_json
+    from shared.source.sql_reader import key_to_json
+    from shared.sync.batch_processor import assess
 
     with _runtime(config) as rt:
         try:

@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from shared.errors import ConfigurationError
-from shared.transforms import TransformSpec, parse_transforms
+from shared.mapping.transforms import TransformSpec, parse_transforms
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_ $#@]*$")
 

@@ -14,17 +14,17 @@ from typing import Any
 from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
-from shared.batch_processor import SchemaCache, SourceCache, Worker
 from shared.config import ObjectConfig, SyncConfig, load_config
 from shared.errors import ConfigurationError
-from shared.hubspot_writer import HubSpotWriter
-from shared.planner import Planner
-from shared.queue_handler import MessageHandler
-from shared.queues import MemoryQueue, Queue, StorageQueue
+from shared.hubspot.hubspot_writer import HubSpotWriter
+from shared.hubspot.rate_budget import RateBudget
+from shared.queue.backends import MemoryQueue, Queue, StorageQueue
+from shared.queue.queue_handler import MessageHandler
 from shared.settings import Settings
-from shared.sql_reader import SourceTable, check_connection, create_source_engine
+from shared.source.sql_reader import SourceTable, check_connection, create_source_engine
 from shared.state import StateStore
-from shared.throttle import RateBudget
+from shared.sync.batch_processor import SchemaCache, SourceCache, Worker
+from shared.sync.planner import Planner
 
 log = logging.getLogger("hubsync.runtime")
 EMULATOR_TOKEN = "demo-token"  # noqa: S105 - the local emulator's token, not a secret

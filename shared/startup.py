@@ -31,7 +31,7 @@ def check_app_settings(env: Mapping[str, str]) -> list[str]:
                 problems.append(str(err))
     url = env.get("HUBSYNC_SOURCE_URL") or ""
     if url.startswith("mssql"):
-        from shared.mssql import installed_drivers
+        from shared.source.mssql import installed_drivers
 
         drivers = installed_drivers()
         if not any("SQL Server" in d for d in drivers):

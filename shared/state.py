@@ -40,7 +40,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.schema import CreateSchema, CreateTable
 
 from shared.errors import ConfigurationError, SourceError
-from shared.sql_reader import Position
+from shared.source.sql_reader import Position
 
 # NVARCHAR(max) on SQL Server (UnicodeText alone may compile to the deprecated NTEXT)
 LONG_TEXT = UnicodeText().with_variant(mssql_types.NVARCHAR(None), "mssql")

@@ -9,10 +9,10 @@ import pytest
 import sqlalchemy as sa
 from pydantic import SecretStr
 
-from shared.queues import StorageQueue
+from shared.queue.backends import StorageQueue
 from shared.runtime import Runtime
 from shared.settings import Settings
-from shared.sync import run_sync
+from shared.sync.run import run_sync
 from tests.conftest import TOKEN
 from tests.support import (
     BAD_EMAIL,

@@ -14,7 +14,7 @@ from azure.functions.queue import QueueMessage
 from azure.functions.timer import TimerRequest
 
 from shared.errors import ConfigurationError
-from shared.queues import StorageQueue
+from shared.queue.backends import StorageQueue
 from tests.conftest import TOKEN
 from tests.support import assert_converged, config_dict, create_customers
 
@@ -200,7 +200,7 @@ def test_app_refuses_to_start_naming_the_setting(app_env, clean_env, change, nam
 def test_storage_queue_refuses_messages_over_64_kib(azurite):
     from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
-    from shared.queues import MessageTooLarge
+    from shared.queue.backends import MessageTooLarge
 
     queue = StorageQueue.connect("hubsync-size-test", {"AzureWebJobsStorage": azurite}, create=True)
     with pytest.raises(MessageTooLarge):

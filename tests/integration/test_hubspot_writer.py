@@ -7,11 +7,11 @@ import sqlalchemy as sa
 from pydantic import SecretStr
 
 from shared.errors import AuthenticationError, BatchValidationError, ConfigurationError, RetryableError
-from shared.hubspot_writer import HubSpotWriter
+from shared.hubspot.hubspot_writer import HubSpotWriter
+from shared.hubspot.rate_budget import RateBudget
 from shared.runtime import Runtime
 from shared.settings import Settings
-from shared.sync import run_sync
-from shared.throttle import RateBudget
+from shared.sync.run import run_sync
 from tests.conftest import TOKEN
 from tests.support import config_for, create_customers
 

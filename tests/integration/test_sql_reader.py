@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from shared.config import parse_config
 from shared.errors import SourceError
-from shared.sql_reader import Position, SourceTable, encode_version, key_to_json
+from shared.source.sql_reader import Position, SourceTable, encode_version, key_to_json
 from shared.state import RecordState, StateStore
 from tests.support import config_dict, create_customers, update_customers
 

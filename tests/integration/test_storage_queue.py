@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from shared.queues import LeaseLost, StorageQueue
+from shared.queue.backends import LeaseLost, StorageQueue
 
 
 @pytest.fixture

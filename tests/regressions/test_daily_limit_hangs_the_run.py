@@ -14,7 +14,7 @@ import time
 import sqlalchemy as sa
 
 from hubspot_emulator import Emulator
-from shared.sync import run_sync
+from shared.sync.run import run_sync
 from tests.conftest import TOKEN
 from tests.regressions.helpers import make_runtime
 from tests.support import create_customers

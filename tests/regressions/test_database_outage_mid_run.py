@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from shared.errors import RetryableError
-from shared.sql_reader import create_source_engine
-from shared.sync import run_sync
+from shared.source.sql_reader import create_source_engine
+from shared.sync.run import run_sync
 from tests.regressions.helpers import make_runtime
 from tests.regressions.netproxy import TcpProxy
 from tests.support import config_dict, create_customers

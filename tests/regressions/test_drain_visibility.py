@@ -10,7 +10,7 @@ import time
 
 import sqlalchemy as sa
 
-from shared.sync import run_sync
+from shared.sync.run import run_sync
 from tests.regressions.helpers import make_runtime
 from tests.support import config_dict, create_customers
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from shared.sync import run_sync
+from shared.sync.run import run_sync
 from tests.regressions.helpers import make_runtime
 from tests.support import BAD_EMAIL, create_customers
 

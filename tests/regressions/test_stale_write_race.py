@@ -11,8 +11,8 @@ import threading
 
 import sqlalchemy as sa
 
-from shared.queues import MemoryQueue
-from shared.sync import run_sync
+from shared.queue.backends import MemoryQueue
+from shared.sync.run import run_sync
 from tests.regressions.helpers import make_runtime
 from tests.support import create_customers, update_customers
 

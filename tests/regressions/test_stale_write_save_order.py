@@ -19,8 +19,8 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from shared.queues import MemoryQueue
-from shared.sync import run_sync
+from shared.queue.backends import MemoryQueue
+from shared.sync.run import run_sync
 from tests.regressions.helpers import make_runtime
 from tests.support import config_dict, create_customers, customer, update_customers
 

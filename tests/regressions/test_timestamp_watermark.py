@@ -8,7 +8,7 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from shared.sync import run_sync
+from shared.sync.run import run_sync
 from tests.regressions.helpers import make_runtime
 
 T0 = dt.datetime(2024, 5, 1, 12, 0, 0)

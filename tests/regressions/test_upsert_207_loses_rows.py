@@ -9,7 +9,7 @@ import json
 
 import sqlalchemy as sa
 
-from shared.sync import run_sync
+from shared.sync.run import run_sync
 from tests.regressions.helpers import make_runtime
 from tests.support import create_customers
 

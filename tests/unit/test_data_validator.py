@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.data_validator import PortalSchema, PropertyDef
+from shared.mapping.data_validator import PortalSchema, PropertyDef
 
 pytestmark = pytest.mark.unit
 

@@ -7,13 +7,6 @@ from typing import Any
 
 import pytest
 
-from shared.error_handler import (
-    LOCKED_WAIT,
-    TEN_SECONDLY_WAIT,
-    classify_exception,
-    classify_response,
-    explain_rejection,
-)
 from shared.errors import (
     AuthenticationError,
     BatchValidationError,
@@ -21,6 +14,13 @@ from shared.errors import (
     HubsyncError,
     RecordRejected,
     RetryableError,
+)
+from shared.hubspot.error_handler import (
+    LOCKED_WAIT,
+    TEN_SECONDLY_WAIT,
+    classify_exception,
+    classify_response,
+    explain_rejection,
 )
 
 pytestmark = pytest.mark.unit

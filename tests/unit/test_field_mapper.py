@@ -10,7 +10,7 @@ import pytest
 
 from shared.config import ObjectConfig, parse_config
 from shared.errors import RecordRejected
-from shared.field_mapper import MappedRecord, map_row, payload_hash
+from shared.mapping.field_mapper import MappedRecord, map_row, payload_hash
 
 pytestmark = pytest.mark.unit
 

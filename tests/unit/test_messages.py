@@ -8,7 +8,7 @@ import json
 import pytest
 
 from shared.errors import MalformedMessage
-from shared.messages import (
+from shared.queue.messages import (
     MAX_BODY_BYTES,
     QUEUE_MESSAGE_LIMIT,
     BatchMessage,

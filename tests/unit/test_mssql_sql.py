@@ -17,10 +17,10 @@ from sqlalchemy.dialects import mssql
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.schema import CreateTable
 
-from shared import mssql as hubsync_mssql
 from shared.config import ObjectConfig, parse_config
 from shared.errors import SourceError
-from shared.sql_reader import Position, SourceTable, encode_version
+from shared.source import mssql as hubsync_mssql
+from shared.source.sql_reader import Position, SourceTable, encode_version
 from shared.state import StateStore, build_metadata
 
 pytestmark = pytest.mark.unit

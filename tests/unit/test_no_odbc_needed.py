@@ -14,8 +14,8 @@ pytestmark = pytest.mark.unit
 SCRIPT = """
 import sys
 sys.modules["pyodbc"] = None  # any 'import pyodbc' now raises ImportError, as without libodbc.so.2
-import shared.cli, shared.runtime, shared.sync, shared.sql_reader, shared.state, function_app  # noqa
-from shared.sql_reader import create_source_engine, check_connection
+import shared.cli, shared.runtime, shared.sync.run, shared.source.sql_reader, shared.state, function_app  # noqa
+from shared.source.sql_reader import create_source_engine, check_connection
 check_connection(create_source_engine("sqlite://"))
 from shared.errors import SourceError
 try:

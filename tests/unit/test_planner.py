@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from shared.config import ObjectConfig, parse_config
-from shared.messages import MAX_BODY_BYTES, QUEUE_MESSAGE_LIMIT, BatchMessage, encoded_size
-from shared.planner import new_run_id, pack_messages
-from shared.sql_reader import DeltaRow, encode_version, key_to_json
+from shared.queue.messages import MAX_BODY_BYTES, QUEUE_MESSAGE_LIMIT, BatchMessage, encoded_size
+from shared.source.sql_reader import DeltaRow, encode_version, key_to_json
+from shared.sync.planner import new_run_id, pack_messages
 
 pytestmark = pytest.mark.unit
 

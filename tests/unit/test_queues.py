@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.messages import QUEUE_MESSAGE_LIMIT, encoded_size
-from shared.queues import LeaseLost, MemoryQueue, MessageTooLarge, QueuedMessage
+from shared.queue.backends import LeaseLost, MemoryQueue, MessageTooLarge, QueuedMessage
+from shared.queue.messages import QUEUE_MESSAGE_LIMIT, encoded_size
 
 pytestmark = pytest.mark.unit
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from shared.errors import SourceError
-from shared.sql_reader import Position, decode_version, describe_url, encode_version, key_to_json
+from shared.source.sql_reader import Position, decode_version, describe_url, encode_version, key_to_json
 
 pytestmark = pytest.mark.unit
 

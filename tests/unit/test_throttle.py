@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.throttle import RateBudget
+from shared.hubspot.rate_budget import RateBudget
 
 pytestmark = pytest.mark.unit
 

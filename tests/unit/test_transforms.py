@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from shared.errors import RecordRejected
-from shared.transforms import (
+from shared.mapping.transforms import (
     MAX_STRING_LENGTH,
     TRANSFORMS,
     TransformSpec,

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from shared.batch_processor import _Candidate, assess, normalise_id_value, split_duplicates
 from shared.config import ObjectConfig
-from shared.data_validator import PortalSchema
+from shared.mapping.data_validator import PortalSchema
 from shared.runtime import Runtime
-from shared.sql_reader import key_to_json
+from shared.source.sql_reader import key_to_json
+from shared.sync.batch_processor import _Candidate, assess, normalise_id_value, split_duplicates
 
 
 @dataclass

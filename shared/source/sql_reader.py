@@ -42,9 +42,9 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
-from shared import mssql
 from shared.config import ObjectConfig
 from shared.errors import RetryableError, SourceError
+from shared.source import mssql
 
 Key = tuple[Any, ...]
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.transforms import MAX_STRING_LENGTH
+from shared.mapping.transforms import MAX_STRING_LENGTH
 
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

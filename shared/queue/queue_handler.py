@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from shared.batch_processor import Worker, log_run_done
 from shared.errors import MalformedMessage, RetryableError
-from shared.messages import BatchMessage, peek_batch_id
-from shared.queues import Queue
-from shared.sql_reader import key_to_json
+from shared.queue.backends import Queue
+from shared.queue.messages import BatchMessage, peek_batch_id
+from shared.source.sql_reader import key_to_json
 from shared.state import RecordState, StateStore
+from shared.sync.batch_processor import Worker, log_run_done
 from shared.sync_logger import log_event
 
 log = logging.getLogger("hubsync.queue")

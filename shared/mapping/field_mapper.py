@@ -16,7 +16,7 @@ from typing import Any
 
 from shared.config import ObjectConfig
 from shared.errors import RecordRejected
-from shared.transforms import apply_transforms, to_hubspot_string
+from shared.mapping.transforms import apply_transforms, to_hubspot_string
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,10 @@ from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
-from shared.drain import DrainResult, drain
 from shared.errors import RetryableError
-from shared.planner import PlanResult
+from shared.queue.drain import DrainResult, drain
 from shared.runtime import Runtime
+from shared.sync.planner import PlanResult
 from shared.sync_logger import scrub_secrets
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from shared.config import ObjectConfig
-from shared.data_validator import PortalSchema
 from shared.errors import ConfigurationError, SourceError, UnknownObjectType
+from shared.mapping.data_validator import PortalSchema
 from shared.runtime import Runtime
 
 

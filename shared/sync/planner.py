@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from shared.config import ObjectConfig, SyncConfig
-from shared.messages import MAX_BODY_BYTES, BatchMessage, KeyRef
-from shared.queues import MessageTooLarge, Queue
-from shared.sql_reader import DeltaRow, Position, SourceTable, jsonable_key, key_to_json
+from shared.queue.backends import MessageTooLarge, Queue
+from shared.queue.messages import MAX_BODY_BYTES, BatchMessage, KeyRef
+from shared.source.sql_reader import DeltaRow, Position, SourceTable, jsonable_key, key_to_json
 from shared.state import RecordState, StateStore
 from shared.sync_logger import log_event
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from shared.errors import ConfigurationError, RetryableError
-from shared.messages import QUEUE_MESSAGE_LIMIT, encoded_size
+from shared.queue.messages import QUEUE_MESSAGE_LIMIT, encoded_size
 
 
 class MessageTooLarge(ValueError):

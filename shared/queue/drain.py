@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from shared.errors import ConfigurationError, RetryableError
-from shared.queue_handler import MessageHandler
-from shared.queues import LeaseLost, Queue, QueuedMessage
+from shared.queue.backends import LeaseLost, Queue, QueuedMessage
+from shared.queue.queue_handler import MessageHandler
 
 log = logging.getLogger("hubsync.drain")
 

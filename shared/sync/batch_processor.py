@@ -20,8 +20,6 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from shared.config import ObjectConfig, SyncConfig
-from shared.data_validator import PortalSchema
-from shared.error_handler import explain_rejection
 from shared.errors import (
     BatchValidationError,
     ConfigurationError,
@@ -29,10 +27,12 @@ from shared.errors import (
     RecordRejected,
     RetryableError,
 )
-from shared.field_mapper import MappedRecord, map_row
-from shared.hubspot_writer import HubSpotWriter, WriteResult
-from shared.messages import BatchMessage
-from shared.sql_reader import DeltaRow, SourceTable, key_to_json
+from shared.hubspot.error_handler import explain_rejection
+from shared.hubspot.hubspot_writer import HubSpotWriter, WriteResult
+from shared.mapping.data_validator import PortalSchema
+from shared.mapping.field_mapper import MappedRecord, map_row
+from shared.queue.messages import BatchMessage
+from shared.source.sql_reader import DeltaRow, SourceTable, key_to_json
 from shared.state import RecordState, StateStore
 from shared.sync_logger import log_event
 

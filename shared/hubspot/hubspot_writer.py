@@ -16,10 +16,10 @@ from typing import Any, TypeVar
 from pydantic import SecretStr
 from tenacity import Retrying, retry_if_exception, stop_after_attempt
 
-from shared.data_validator import PortalSchema, PropertyDef
-from shared.error_handler import classify_exception
 from shared.errors import BatchValidationError, ConfigurationError, RetryableError, UnknownObjectType
-from shared.throttle import RateBudget
+from shared.hubspot.error_handler import classify_exception
+from shared.hubspot.rate_budget import RateBudget
+from shared.mapping.data_validator import PortalSchema, PropertyDef
 
 T = TypeVar("T")
 MAX_BATCH = 100
