@@ -4,7 +4,7 @@ import os
 
 import azure.functions as func
 
-from shared.startup import require_app_settings
+from shared.settings import require_app_settings
 from shared.sync_logger import install_filter
 
 require_app_settings(os.environ)  # refuse to start, naming the setting to fix

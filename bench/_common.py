@@ -129,7 +129,7 @@ def fill_customers(engine: sa.Engine, n: int, schema: str | None = None, seed: i
 @contextlib.contextmanager
 def sqlite_engine(name: str = "source.db") -> Iterator[sa.Engine]:
     """A SQLite file in a scratch directory, built as hubsync builds its source engine."""
-    from shared.source.sql_reader import create_source_engine
+    from shared.source.engine import create_source_engine
 
     workdir = Path(tempfile.mkdtemp(prefix="hubsync-bench-"))
     engine = create_source_engine(f"sqlite:///{workdir / name}")
@@ -143,7 +143,7 @@ def sqlite_engine(name: str = "source.db") -> Iterator[sa.Engine]:
 @contextlib.contextmanager
 def pg_schemas() -> Iterator[tuple[sa.Engine, str, str]]:
     """A PostgreSQL engine and two fresh schemas (source, state), dropped afterwards."""
-    from shared.source.sql_reader import create_source_engine
+    from shared.source.engine import create_source_engine
 
     engine = create_source_engine(PG_URL)
     name = f"bench_{uuid.uuid4().hex[:10]}"

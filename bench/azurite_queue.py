@@ -18,9 +18,9 @@ from collections.abc import Callable
 from typing import Any
 
 from bench._common import azurite, heading, md_table
+from shared.keys import encode_version
 from shared.queue.backends import MemoryQueue, Queue, StorageQueue
 from shared.queue.messages import BatchMessage, KeyRef, encoded_size
-from shared.source.sql_reader import encode_version
 from shared.sync.planner import new_run_id
 
 

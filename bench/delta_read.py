@@ -1,4 +1,4 @@
-"""Planner delta reading: SourceTable.iter_delta throughput and memory, and the whole planner.
+"""Planner delta reading: WatermarkDelta.iter_delta throughput and memory, and the whole planner.
 
 For SQLite and PostgreSQL, on a customers table of N rows (``tests.support.customer`` rows):
 
@@ -27,10 +27,12 @@ from pydantic import SecretStr
 
 from bench._common import TOKEN, Stopwatch, fill_customers, heading, md_table, pg_schemas, quiet_logging, sqlite_engine
 from shared.config import ObjectConfig, SyncConfig, parse_config
+from shared.keys import Position, encode_version
 from shared.queue.backends import MemoryQueue
 from shared.queue.messages import encoded_size
 from shared.settings import Settings
-from shared.source.sql_reader import Position, SourceTable, encode_version
+from shared.source.sql_reader import WatermarkDelta
+from shared.source.table import SourceTable
 from shared.state import StateStore
 from shared.sync.planner import Planner
 from tests.support import config_dict
@@ -59,7 +61,7 @@ def make_config(table: str, state_schema: str | None, page_size: int) -> SyncCon
     return parse_config(config_dict(table=table, source={"state_schema": state_schema, "page_size": page_size}))
 
 
-def consume(src: SourceTable, after: Position | None, page_size: int) -> tuple[int, int]:
+def consume(src: WatermarkDelta, after: Position | None, page_size: int) -> tuple[int, int]:
     rows = pages = 0
     for page in src.iter_delta(after, page_size):
         rows += len(page)
@@ -67,7 +69,7 @@ def consume(src: SourceTable, after: Position | None, page_size: int) -> tuple[i
     return rows, pages
 
 
-def traced_peak(src: SourceTable, after: Position | None, page_size: int) -> tuple[int, float]:
+def traced_peak(src: WatermarkDelta, after: Position | None, page_size: int) -> tuple[int, float]:
     gc.collect()
     tracemalloc.start()
     try:
@@ -80,7 +82,7 @@ def traced_peak(src: SourceTable, after: Position | None, page_size: int) -> tup
     return rows, (peak - base) / 2**20
 
 
-def query_plan(engine: sa.Engine, src: SourceTable, page_size: int) -> str:
+def query_plan(engine: sa.Engine, src: WatermarkDelta, page_size: int) -> str:
     """The database's plan for a keyset page after the first (the statement every later page runs)."""
     stmt = src.delta_statement(Position(encode_version("integer", 1000), (1000,)), page_size)
     sql = str(stmt.compile(engine, compile_kwargs={"literal_binds": True}))
@@ -99,7 +101,7 @@ def plan_once(engine: sa.Engine, config: SyncConfig, obj: ObjectConfig, after: P
     if after is not None:
         state.set_position(obj.name, after)
     queue = MemoryQueue(Settings(hubspot_token=SecretStr(TOKEN)).queue_name)
-    planner = Planner(config, state, queue, lambda o: SourceTable(engine, o), save_positions=True)
+    planner = Planner(config, state, queue, lambda o: WatermarkDelta(SourceTable(engine, o)), save_positions=True)
     peak = 0.0
     if trace:
         gc.collect()
@@ -121,7 +123,7 @@ def plan_once(engine: sa.Engine, config: SyncConfig, obj: ObjectConfig, after: P
 
 def run(backends: list[str], rows_n: int, small: int) -> None:
     quiet_logging()
-    print(heading("Delta reading (SourceTable.iter_delta) and the planner",
+    print(heading("Delta reading (WatermarkDelta.iter_delta) and the planner",
                   {"rows": rows_n, "small delta": small, "page sizes": "/".join(map(str, PAGE_SIZES))}))
     speed, memory, planner_rows, planner_memory, plans, loads = [], [], [], [], [], []
     for backend in backends:
@@ -130,7 +132,7 @@ def run(backends: list[str], rows_n: int, small: int) -> None:
             for page_size in PAGE_SIZES:
                 config = make_config(table, state_schema, page_size)
                 obj = config.objects[0]
-                src = SourceTable(engine, obj)
+                src = WatermarkDelta(SourceTable(engine, obj))
                 consume(src, None, page_size)  # warm the database cache and the statement cache
                 with Stopwatch() as sw:
                     got, pages = consume(src, None, page_size)

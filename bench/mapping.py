@@ -21,10 +21,10 @@ from bench._common import TOKEN, emulator_inproc, heading, md_table
 from shared.config import ObjectConfig, parse_config
 from shared.errors import RecordRejected
 from shared.hubspot.hubspot_writer import HubSpotWriter
+from shared.keys import encode_version
 from shared.mapping.data_validator import PortalSchema
 from shared.mapping.field_mapper import map_row, payload_hash
 from shared.mapping.transforms import apply_transforms, to_hubspot_string
-from shared.source.sql_reader import encode_version
 from tests.support import config_dict, customer
 
 

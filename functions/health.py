@@ -8,8 +8,8 @@ import os
 import azure.functions as func
 
 from functions.runtime import get_runtime
-from shared.startup import check_app_settings
-from shared.sync_logger import scrub_secrets
+from shared.redaction import scrub_secrets
+from shared.settings import check_app_settings
 
 bp = func.Blueprint()
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 import azure.functions as func
 
 from functions.runtime import get_runtime
-from shared.settings import DEFAULT_QUEUE_NAME, POISON_SUFFIX
+from shared.settings import POISON_SUFFIX
 
 bp = func.Blueprint()
 
@@ -16,5 +14,5 @@ bp = func.Blueprint()
 @bp.queue_trigger(arg_name="msg", queue_name="%HUBSYNC_QUEUE_NAME%" + POISON_SUFFIX, connection="AzureWebJobsStorage")
 def poison(msg: func.QueueMessage) -> None:
     body = msg.get_body().decode("utf-8", errors="replace")
-    queue = os.environ.get("HUBSYNC_QUEUE_NAME", DEFAULT_QUEUE_NAME) + POISON_SUFFIX
-    get_runtime().handler().park(body, msg.id, msg.dequeue_count, queue=queue)
+    rt = get_runtime()
+    rt.handler().park(body, msg.id, msg.dequeue_count, queue=rt.settings.poison_queue_name)

@@ -3,33 +3,15 @@
 ``log_event`` writes one line per event with its fields as ``extra`` (Application Insights
 turns them into customDimensions through the Functions host or OpenTelemetry) and as
 ``key=value`` text for consoles. Tokens never reach a log: ``MaskingFilter`` removes bearer
-tokens and, at INFO and above, masks emails and phone numbers.
+tokens and, at INFO and above, masks emails and phone numbers (``shared.redaction``).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
-_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
-_PHONE = re.compile(r"(?<![\w-])(?!\d{4}-\d{2}-\d{2})\+?\d[\d\s().-]{7,}\d(?![\w:-])")
-_BEARER = re.compile(r"(?i)(bearer\s+|access_token=|pat-[a-z0-9]{2,4}-)[A-Za-z0-9._\-]+")
-_PASSWORD = re.compile(r"(?i)\b(pwd|password|accountkey|sharedaccesssignature|sig)=([^;&\s'\"]+)")
-_URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)([^@\s]+)(@)")
-
-
-def mask(text: str) -> str:
-    """Mask emails (keeping the first character and the domain) and phone numbers."""
-    text = _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
-    return _PHONE.sub(lambda m: "***" + m.group(0)[-2:], text)
-
-
-def scrub_secrets(text: str) -> str:
-    """Remove tokens, passwords and storage keys from text meant for logs, tables or screens."""
-    text = _BEARER.sub(lambda m: m.group(1) + "[redacted]", text)
-    text = _PASSWORD.sub(lambda m: m.group(1) + "=[redacted]", text)
-    return _URL_PASSWORD.sub(lambda m: m.group(1) + "[redacted]" + m.group(3), text)
+from shared.redaction import mask, scrub_secrets
 
 
 class MaskingFilter(logging.Filter):

@@ -14,10 +14,10 @@ import sqlalchemy as sa
 
 from shared.config import SyncConfig, parse_config
 from shared.errors import RecordRejected
+from shared.keys import encode_version, key_to_json
 from shared.mapping.data_validator import PortalSchema
 from shared.mapping.field_mapper import map_row
 from shared.runtime import Runtime
-from shared.source.sql_reader import encode_version, key_to_json
 
 BAD_EMAIL = 37   # i % 100 == 37 -> malformed email (rejected by the mapper)
 BAD_STATUS = 73  # i % 100 == 73 -> status with no map entry (rejected by the mapper)

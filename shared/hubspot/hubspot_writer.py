@@ -16,9 +16,9 @@ from typing import Any, TypeVar
 from pydantic import SecretStr
 from tenacity import Retrying, retry_if_exception, stop_after_attempt
 
-from shared.errors import BatchValidationError, ConfigurationError, RetryableError, UnknownObjectType
+from shared.errors import Action, BatchValidationError, ConfigurationError, RetryableError, UnknownObjectType, judge
 from shared.hubspot.error_handler import classify_exception
-from shared.hubspot.rate_budget import RateBudget
+from shared.hubspot.rate_budget import LocalRateBudget, RateBudget
 from shared.mapping.data_validator import PortalSchema, PropertyDef
 
 T = TypeVar("T")
@@ -34,9 +34,15 @@ class WriteResult:
     properties: dict[str, Any]
 
 
+def _retry_in_call(err: BaseException) -> bool:
+    """A transient failure worth a short wait in this call; longer waits go back to the queue."""
+    verdict = judge(err)
+    return (verdict.transient and verdict.action in (Action.RETRY, Action.DEFER)
+            and (verdict.delay or 0) <= MAX_IN_PROCESS_WAIT)
+
+
 def _wait(retry_state: Any) -> float:
-    err = retry_state.outcome.exception()
-    hint = getattr(err, "retry_after", None)
+    hint = judge(retry_state.outcome.exception()).delay
     return hint if hint is not None else min(2.0 ** retry_state.attempt_number, 30.0)
 
 
@@ -53,7 +59,7 @@ class HubSpotWriter:
     ) -> None:
         self._token = token
         self.base_url = (base_url or "https://api.hubapi.com").rstrip("/")
-        self.budget = budget or RateBudget(100)
+        self.budget = budget or LocalRateBudget(100)
         self.timeout = timeout
         self.max_attempts = max_attempts
         self._csv = client_side_validation
@@ -93,16 +99,16 @@ class HubSpotWriter:
                 data, status, headers = fn()
             except Exception as err:  # noqa: BLE001 - classified below
                 classified = classify_exception(err, what)
-                if isinstance(classified, RetryableError) and classified.status == 429:
-                    self.budget.pause(min(classified.retry_after or 10.0, MAX_IN_PROCESS_WAIT))
+                verdict = judge(classified)
+                if verdict.action is Action.DEFER:  # HubSpot said 429: hold every thread back
+                    self.budget.pause(min(verdict.delay or 10.0, MAX_IN_PROCESS_WAIT))
                 raise classified from None
             self.budget.observe(dict(headers or {}))
             return data, status
 
         retrying = Retrying(
             # a long wait (HubSpot's daily limit) is not slept through here: the queue defers it
-            retry=retry_if_exception(lambda e: isinstance(e, RetryableError)
-                                     and (e.retry_after or 0) <= MAX_IN_PROCESS_WAIT),
+            retry=retry_if_exception(_retry_in_call),
             stop=stop_after_attempt(self.max_attempts),
             wait=_wait,
             sleep=self._sleep,

@@ -1,9 +1,12 @@
-"""A request budget for HubSpot's rolling ten-second limit, shared by a process's threads.
+"""Request budgets for HubSpot's rolling ten-second limit.
 
-It spaces calls so that at most ``per_10s`` start in any ten seconds, and it adapts to what
-HubSpot says: when ``X-HubSpot-RateLimit-Remaining`` runs low, or after a 429, it waits for
-the window to pass. (A budget shared across Function instances is a later step; until then
-set ``hubspot.requests_per_10s`` to the portal's limit divided by the instances you allow.)
+``RateBudget`` is what the writer needs of a budget. ``LocalRateBudget`` is the one
+implementation today, shared by a process's threads: it spaces calls so that at most
+``per_10s`` start in any ten seconds, and adapts to what HubSpot says (when
+``X-HubSpot-RateLimit-Remaining`` runs low, or after a 429, it waits for the window to pass).
+A budget shared by every Function instance is a later step and implements the same protocol;
+until then set ``hubspot.requests_per_10s`` to the portal's limit divided by the instances
+you allow.
 """
 
 from __future__ import annotations
@@ -12,9 +15,28 @@ import collections
 import threading
 import time
 from collections.abc import Callable, Mapping
+from typing import Protocol
 
 
-class RateBudget:
+class RateBudget(Protocol):
+    """What the HubSpot writer asks of a request budget."""
+
+    def acquire(self) -> None:
+        """Block until one more request fits in the budget."""
+        ...
+
+    def pause(self, seconds: float) -> None:
+        """Send nothing for ``seconds`` (HubSpot answered 429)."""
+        ...
+
+    def observe(self, headers: Mapping[str, str] | None) -> None:
+        """Adapt to the rate-limit headers of an answer."""
+        ...
+
+
+class LocalRateBudget:
+    """A rolling-window budget for the threads of one process."""
+
     def __init__(self, per_10s: int, window: float = 10.0, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.per_window = per_10s

@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from shared.errors import ConfigurationError, RetryableError
+from shared.errors import ConfigurationError, QueueUnavailable
 from shared.queue.messages import QUEUE_MESSAGE_LIMIT, encoded_size
 
 
@@ -202,10 +202,16 @@ class StorageQueue:
         message.pop_receipt = receipt.pop_receipt
 
     def approximate_count(self) -> int:
-        return int(self._client.get_queue_properties().approximate_message_count or 0)
+        try:
+            return int(self._client.get_queue_properties().approximate_message_count or 0)
+        except Exception as err:  # noqa: BLE001
+            raise _storage_error(self.name, err) from None
 
     def clear(self) -> None:
-        self._client.clear_messages()
+        try:
+            self._client.clear_messages()
+        except Exception as err:  # noqa: BLE001
+            raise _storage_error(self.name, err) from None
 
 
 def _text(content: Any) -> str:
@@ -213,6 +219,7 @@ def _text(content: Any) -> str:
 
 
 def _storage_error(name: str, err: Exception) -> Exception:
+    """Azure Storage's exceptions, wrapped once here into hubsync's taxonomy."""
     from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
 
     if isinstance(err, ClientAuthenticationError):
@@ -223,5 +230,5 @@ def _storage_error(name: str, err: Exception) -> Exception:
             return MessageTooLarge(f"queue {name!r}: message too large for Storage queues")
         return ConfigurationError(f"queue {name!r}: storage answered {code}: {str(err).splitlines()[0]}")
     if isinstance(err, ServiceRequestError | HttpResponseError):
-        return RetryableError(f"queue {name!r}: storage unavailable: {str(err).splitlines()[0]}")
+        return QueueUnavailable(f"queue {name!r}: storage unavailable: {str(err).splitlines()[0]}")
     return err

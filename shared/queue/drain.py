@@ -14,22 +14,25 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from shared.errors import ConfigurationError, RetryableError
+from shared.errors import Action, RetryableError, judge
 from shared.queue.backends import LeaseLost, Queue, QueuedMessage
 from shared.queue.queue_handler import MessageHandler
 
 log = logging.getLogger("hubsync.drain")
+LONGEST_WAIT = 60.0  # seconds a run waits for HubSpot; a longer deferral (the daily limit) stops it
 
 
 @dataclass
 class DrainResult:
-    done: int = 0
-    parked: int = 0
-    deferred: int = 0
-    retried: int = 0
-    poisoned: int = 0
+    """How a drain ended (``fatal``: what stopped it early) and what happened to the messages."""
+
     fatal: BaseException | None = None
     errors: list[str] = field(default_factory=list)
+    done: int = 0
+    parked: int = 0  # malformed: straight to the poison store
+    deferred: int = 0
+    retried: int = 0
+    poisoned: int = 0  # failed every delivery
 
 
 def drain(
@@ -89,24 +92,23 @@ def drain(
                 with lock:
                     setattr(result, outcome, getattr(result, outcome) + 1)
                     failures_in_a_row[0] = 0
-            except ConfigurationError as err:
-                # the operator must fix something: stop, leave the message for the next run
-                settle(message, lambda m=message: queue.release(m, 0))
+            except Exception as err:  # noqa: BLE001 - every failure is retried, parked or stops the run
+                verdict = judge(err)
                 with lock:
-                    result.fatal = result.fatal or err
-                stop.set()
-            except Exception as err:  # noqa: BLE001 - every failure is retried or poisoned
-                with lock:
-                    result.errors.append(str(err)[:300])
-                    failures_in_a_row[0] += 1
-                    if isinstance(err, RetryableError) and err.quota_exhausted:
+                    if verdict.action is Action.STOP:  # the operator must fix something
                         result.fatal = result.fatal or err
                         stop.set()
-                    elif failures_in_a_row[0] >= limit and is_transient(err):
-                        result.fatal = result.fatal or RetryableError(
-                            f"stopped after {failures_in_a_row[0]} failed deliveries in a row, none succeeding: {err}")
-                        stop.set()
-                if stop.is_set():
+                    else:
+                        result.errors.append(str(err)[:300])
+                        failures_in_a_row[0] += 1
+                        if verdict.action is Action.DEFER and (verdict.delay or 0) > LONGEST_WAIT:
+                            result.fatal = result.fatal or err  # HubSpot's daily limit: not waited out
+                            stop.set()
+                        elif failures_in_a_row[0] >= limit and verdict.transient:
+                            result.fatal = result.fatal or RetryableError(
+                                f"stopped after {failures_in_a_row[0]} failed deliveries in a row, none succeeding: {err}")
+                            stop.set()
+                if stop.is_set():  # leave the message for the next run
                     settle(message, lambda m=message: queue.release(m, 0))
                     continue
                 if message.dequeue_count >= max_dequeue_count:
@@ -115,8 +117,7 @@ def drain(
                     with lock:
                         result.poisoned += 1
                 else:
-                    delay = err.retry_after if isinstance(err, RetryableError) and err.retry_after else (
-                        min(base_backoff * 2 ** (message.dequeue_count - 1), 60.0))
+                    delay = verdict.delay or min(base_backoff * 2 ** (message.dequeue_count - 1), 60.0)
                     settle(message, lambda m=message, d=delay: queue.release(m, d))
                     with lock:
                         result.retried += 1
@@ -143,18 +144,6 @@ def drain(
     except Exception as err:  # noqa: BLE001 - the messages stay on the poison queue
         result.fatal = result.fatal or RetryableError(f"parking failed batches failed: {type(err).__name__}: {err}")
     return result
-
-
-def is_transient(err: BaseException) -> bool:
-    """HubSpot, the queue or the database failing, rather than this batch."""
-    from sqlalchemy.exc import DBAPIError, DisconnectionError
-
-    if isinstance(err, RetryableError):
-        return True
-    if isinstance(err, DisconnectionError):
-        return True
-    return isinstance(err, DBAPIError) and (err.connection_invalidated or type(err).__name__ in (
-        "OperationalError", "InterfaceError"))
 
 
 class _Lease:

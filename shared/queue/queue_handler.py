@@ -12,10 +12,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from shared.errors import MalformedMessage, RetryableError
+from shared.errors import Action, MalformedMessage, judge
+from shared.keys import key_to_json
 from shared.queue.backends import Queue
 from shared.queue.messages import BatchMessage, peek_batch_id
-from shared.source.sql_reader import key_to_json
 from shared.state import RecordState, StateStore
 from shared.sync.batch_processor import Worker, log_run_done
 from shared.sync_logger import log_event
@@ -43,23 +43,23 @@ class MessageHandler:
         try:
             self.worker.process(msg)
             return "done"
-        except MalformedMessage as err:
-            self._park(body, message_id, dequeue_count, msg, str(err))
-            return "parked"
-        except RetryableError as err:
-            delay = err.retry_after or 10.0
-            if (err.status == 429 and self.queue is not None and msg.deferrals < self.max_deferrals
-                    and (self.max_defer_seconds is None or delay <= self.max_defer_seconds)):
-                self.queue.send(msg.model_copy(update={"deferrals": msg.deferrals + 1}).to_json(),
-                                visibility_timeout=delay)
+        except Exception as err:
+            verdict = judge(err)
+            if verdict.action is Action.PARK:
+                self._park(body, message_id, dequeue_count, msg, str(err))
+                return "parked"
+            if verdict.action is Action.DEFER and self._may_defer(msg, verdict.delay):
+                self.queue.send(msg.model_copy(update={"deferrals": msg.deferrals + 1}).to_json(),  # type: ignore[union-attr]
+                                visibility_timeout=verdict.delay or 0)
                 log_event(log, logging.WARNING, "rate_limited", run_id=msg.run_id, object=msg.object,
-                          batch_id=msg.batch_id, delay_s=delay, deferrals=msg.deferrals + 1)
+                          batch_id=msg.batch_id, delay_s=verdict.delay, deferrals=msg.deferrals + 1)
                 return "deferred"
             self._failed(msg, err, dequeue_count)
             raise
-        except Exception as err:
-            self._failed(msg, err, dequeue_count)
-            raise
+
+    def _may_defer(self, msg: BatchMessage, delay: float | None) -> bool:
+        return (self.queue is not None and msg.deferrals < self.max_deferrals
+                and (self.max_defer_seconds is None or (delay or 0) <= self.max_defer_seconds))
 
     def _failed(self, msg: BatchMessage, err: Exception, dequeue_count: int) -> None:
         text = f"{type(err).__name__}: {err}"[:2000]

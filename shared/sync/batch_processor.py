@@ -13,10 +13,8 @@ Progress is saved after every HubSpot call, so a retried message resumes where i
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from shared.config import ObjectConfig, SyncConfig
@@ -24,102 +22,19 @@ from shared.errors import (
     BatchValidationError,
     ConfigurationError,
     MalformedMessage,
-    RecordRejected,
     RetryableError,
 )
 from shared.hubspot.error_handler import explain_rejection
 from shared.hubspot.hubspot_writer import HubSpotWriter, WriteResult
-from shared.mapping.data_validator import PortalSchema
-from shared.mapping.field_mapper import MappedRecord, map_row
+from shared.hubspot.schema_cache import SchemaCache
+from shared.keys import key_to_json
 from shared.queue.messages import BatchMessage
-from shared.source.sql_reader import DeltaRow, SourceTable, key_to_json
+from shared.source.table import TableCache
 from shared.state import RecordState, StateStore
+from shared.sync.assessment import BatchCounts, Candidate, assess, normalise_id_value, split_duplicates
 from shared.sync_logger import log_event
 
 log = logging.getLogger("hubsync.worker")
-
-
-@dataclass
-class BatchCounts:
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    rejected: int = 0
-    failed: int = 0
-    missing: int = 0
-    api_calls: int = 0
-
-    def add(self, other: BatchCounts) -> None:
-        for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
-
-    def as_dict(self) -> dict[str, int]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-
-@dataclass
-class _Candidate:
-    source_key: str
-    mapped: MappedRecord
-    hubspot_id: str | None
-    norm_id: str
-
-
-def normalise_id_value(obj: ObjectConfig, value: str) -> str:
-    return value.lower() if obj.id_property == "email" else value
-
-
-def assess(
-    obj: ObjectConfig,
-    schema: PortalSchema,
-    key_jsons: list[str],
-    rows: dict[str, DeltaRow],
-    known: dict[str, RecordState],
-) -> tuple[list[RecordState], dict[str, int], list[_Candidate]]:
-    """Decide, without I/O, what each key needs: missing, rejected, unchanged, or a write."""
-    types = schema.types()
-    settled: list[RecordState] = []
-    tally = {"rejected": 0, "unchanged": 0, "missing": 0}
-    candidates: list[_Candidate] = []
-    for kj in key_jsons:
-        row = rows.get(kj)
-        st = known.get(kj)
-        if row is None:
-            settled.append(RecordState(kj, None, None, None, None, "missing",
-                                       "row no longer in the source (deletes are not synced yet)"))
-            tally["missing"] += 1
-            continue
-        if row.error:
-            settled.append(RecordState(kj, None, None, None, None, "rejected", row.error))
-            tally["rejected"] += 1
-            continue
-        if st and st.hubspot_id and st.source_version and st.source_version > row.version:
-            # HubSpot already holds a newer version: never write an older one
-            settled.append(RecordState(kj, st.hubspot_id, st.id_value, st.payload_hash, st.source_version,
-                                       "unchanged"))
-            tally["unchanged"] += 1
-            continue
-        try:
-            mapped = map_row(row.row or {}, obj, row.version, types)
-            problems = schema.validate(mapped.properties)
-            if problems:
-                raise RecordRejected("; ".join(problems))
-        except RecordRejected as err:
-            settled.append(RecordState(kj, None, None, None, None, "rejected", err.reason))
-            tally["rejected"] += 1
-            continue
-        except Exception as err:  # noqa: BLE001 - one odd row must not take its batch down
-            reason = f"cannot map the row: {type(err).__name__}: {str(err)[:300]}"
-            settled.append(RecordState(kj, None, None, None, None, "rejected", reason))
-            tally["rejected"] += 1
-            continue
-        if st and st.hubspot_id and st.payload_hash == mapped.payload_hash:
-            settled.append(RecordState(kj, st.hubspot_id, st.id_value, st.payload_hash, row.version, "unchanged"))
-            tally["unchanged"] += 1
-            continue
-        candidates.append(_Candidate(kj, mapped, st.hubspot_id if st else None,
-                                     normalise_id_value(obj, mapped.id_value)))
-    return settled, tally, candidates
 
 
 def log_run_done(state: StateStore, run_id: str) -> None:
@@ -129,64 +44,12 @@ def log_run_done(state: StateStore, run_id: str) -> None:
     log_event(log, logging.INFO, "run_done", run_id=run_id, status=run.get("status"), **counts)
 
 
-def split_duplicates(obj: ObjectConfig, candidates: list[_Candidate],
-                     owners: dict[str, str]) -> tuple[list[_Candidate], list[tuple[_Candidate, str]]]:
-    """Two source rows may not claim one HubSpot record (it would flip between them): keep the
-    first claim, in this batch or already recorded (``owners``: id value -> source key)."""
-    seen: dict[str, str] = {}
-    kept, duplicates = [], []
-    for c in candidates:
-        other = seen.get(c.norm_id) or owners.get(c.norm_id)
-        if other is not None and other != c.source_key:
-            duplicates.append((c, f"{obj.id_property} {c.mapped.id_value!r} is already synced from source key "
-                                  f"{other}; each HubSpot record can have only one source row"))
-            continue
-        seen[c.norm_id] = c.source_key
-        kept.append(c)
-    return kept, duplicates
-
-
-class SchemaCache:
-    """Portal schemas fetched once per run (or per ``ttl`` seconds in a long-lived worker)."""
-
-    def __init__(self, writer: HubSpotWriter, ttl: float = 900.0) -> None:
-        self._writer = writer
-        self._ttl = ttl
-        self._lock = threading.Lock()
-        self._cache: dict[str, tuple[float, PortalSchema]] = {}
-
-    def get(self, object_type: str) -> PortalSchema:
-        with self._lock:  # one fetch per object type even when many workers start at once
-            hit = self._cache.get(object_type)
-            if hit and time.monotonic() - hit[0] < self._ttl:
-                return hit[1]
-            schema = self._writer.fetch_schema(object_type)
-            self._cache[object_type] = (time.monotonic(), schema)
-            return schema
-
-
-class SourceCache:
-    """Reflected source tables, one per object, built on first use."""
-
-    def __init__(self, factory: Callable[[ObjectConfig], SourceTable]) -> None:
-        self._factory = factory
-        self._lock = threading.Lock()
-        self._tables: dict[str, SourceTable] = {}
-
-    def get(self, obj: ObjectConfig) -> SourceTable:
-        with self._lock:
-            table = self._tables.get(obj.name)
-            if table is None:
-                table = self._tables[obj.name] = self._factory(obj)
-            return table
-
-
 @dataclass
 class Worker:
     config: SyncConfig
     state: StateStore
     writer: HubSpotWriter
-    sources: SourceCache
+    sources: TableCache
     schemas: SchemaCache
     on_done: Callable[[BatchMessage, BatchCounts], None] | None = field(default=None)
 
@@ -196,8 +59,11 @@ class Worker:
             obj = self.config.object(msg.object)
         except ConfigurationError:
             raise MalformedMessage(f"message names object {msg.object!r}, which the configuration does not have") from None
+        step = SEND_STEPS.get(msg.kind)
+        if step is None:
+            raise MalformedMessage(f"message kind {msg.kind!r} has no send step in this worker")
         calls_before = self.writer.calls_in_thread()
-        run = _BatchRun(self, obj, msg)
+        run = step(self, obj, msg)
         try:
             run.execute()
         finally:  # calls made by a failed attempt count too: they spent HubSpot's budget
@@ -218,7 +84,10 @@ _COUNTED = {"created": "created", "updated": "updated", "unchanged": "unchanged"
 MAX_PASSES = 3
 
 
-class _BatchRun:
+class BatchStep:
+    """One delivery of one message: what it settled, counted once per run however often the
+    message is delivered. A message kind's send step subclasses it and implements ``execute``."""
+
     def __init__(self, worker: Worker, obj: ObjectConfig, msg: BatchMessage) -> None:
         self.w = worker
         self.obj = obj
@@ -227,7 +96,7 @@ class _BatchRun:
         self.prior: dict[str, RecordState] = {}
         self.refused: set[str] = set()
 
-    def _save(self, states: list[RecordState]) -> None:
+    def save(self, states: list[RecordState]) -> None:
         """Record outcomes and count them once per run, however often the batch is delivered."""
         if not states:
             return
@@ -250,13 +119,20 @@ class _BatchRun:
         for name, n in counts.items():
             setattr(self.counts, name, getattr(self.counts, name) + n)
 
-    def _reject(self, source_key: str, reason: str) -> RecordState:
-        self._log_rejection(source_key, reason)
+    def reject(self, source_key: str, reason: str) -> RecordState:
+        self.log_rejection(source_key, reason)
         return RecordState(source_key, None, None, None, None, "rejected", reason)
 
-    def _log_rejection(self, source_key: str, reason: str) -> None:
+    def log_rejection(self, source_key: str, reason: str) -> None:
         log_event(log, logging.WARNING, "record_rejected", run_id=self.msg.run_id, object=self.obj.name,
                   batch_id=self.msg.batch_id, source_key=source_key, reason=reason)
+
+    def execute(self) -> None:
+        raise NotImplementedError
+
+
+class UpsertBatch(BatchStep):
+    """Create or update each key's record: by its HubSpot id when known, else by ``id_property``."""
 
     def execute(self) -> None:
         keys = list({key_to_json(k.k): tuple(k.k) for k in self.msg.keys}.items())
@@ -284,9 +160,9 @@ class _BatchRun:
         settled, _tally, candidates = assess(obj, schema, key_jsons, rows, known)
         for st in settled:
             if st.last_outcome == "rejected":
-                self._log_rejection(st.source_key, st.reason or "")
+                self.log_rejection(st.source_key, st.reason or "")
         candidates = self._drop_duplicates(candidates, settled)
-        self._save(settled)
+        self.save(settled)
 
         updates = [c for c in candidates if c.hubspot_id]
         upserts = [c for c in candidates if not c.hubspot_id]
@@ -295,22 +171,22 @@ class _BatchRun:
             c.hubspot_id = None  # deleted or merged in HubSpot: match again by id_property
         self._send(upserts + gone, by_id=False)
 
-    def _drop_duplicates(self, candidates: list[_Candidate], settled: list[RecordState]) -> list[_Candidate]:
+    def _drop_duplicates(self, candidates: list[Candidate], settled: list[RecordState]) -> list[Candidate]:
         owners = self.w.state.owners_of(self.obj.name, [c.norm_id for c in candidates])
         kept, duplicates = split_duplicates(self.obj, candidates, owners)
-        settled.extend(self._reject(c.source_key, reason) for c, reason in duplicates)
+        settled.extend(self.reject(c.source_key, reason) for c, reason in duplicates)
         return kept
 
-    def _send(self, items: list[_Candidate], by_id: bool) -> list[_Candidate]:
+    def _send(self, items: list[Candidate], by_id: bool) -> list[Candidate]:
         """Send in chunks, splitting a refused chunk to isolate bad records; returns records
         whose HubSpot id no longer exists (update only)."""
-        gone: list[_Candidate] = []
+        gone: list[Candidate] = []
         size = self.obj.batch_size
         for start in range(0, len(items), size):
             gone += self._send_chunk(items[start:start + size], by_id)
         return gone
 
-    def _send_chunk(self, chunk: list[_Candidate], by_id: bool) -> list[_Candidate]:
+    def _send_chunk(self, chunk: list[Candidate], by_id: bool) -> list[Candidate]:
         if not chunk:
             return []
         writer, obj = self.w.writer, self.obj
@@ -324,14 +200,14 @@ class _BatchRun:
                 missing = set()
         except BatchValidationError as err:
             if len(chunk) == 1:
-                self._save([self._reject(chunk[0].source_key, explain_rejection(str(err)))])
+                self.save([self.reject(chunk[0].source_key, explain_rejection(str(err)))])
                 return []
             middle = len(chunk) // 2
             return self._send_chunk(chunk[:middle], by_id) + self._send_chunk(chunk[middle:], by_id)
         self._record(chunk, results, by_id, missing)
         return [c for c in chunk if c.hubspot_id in missing]
 
-    def _record(self, chunk: list[_Candidate], results: list[WriteResult], by_id: bool, missing: set[str]) -> None:
+    def _record(self, chunk: list[Candidate], results: list[WriteResult], by_id: bool, missing: set[str]) -> None:
         if by_id:
             by_key = {r.hubspot_id: r for r in results}
             matched = [(c, by_key.get(c.hubspot_id or "")) for c in chunk]
@@ -347,11 +223,12 @@ class _BatchRun:
             new = result.new and not by_id
             states.append(RecordState(c.source_key, result.hubspot_id, c.norm_id, c.mapped.payload_hash,
                                       c.mapped.version, "created" if new else "updated"))
-        self._save(states)
+        self.save(states)
         if lost:
             raise RetryableError(f"HubSpot's answer left out {len(lost)} input(s) ({', '.join(lost[:5])}); "
                                  "retrying the batch")
 
 
-def describe(msg: Any) -> str:
-    return f"batch {getattr(msg, 'batch_id', '?')} of run {getattr(msg, 'run_id', '?')}"
+
+# A message's ``kind`` picks its send step (archive and associate come later).
+SEND_STEPS: dict[str, type[BatchStep]] = {"upsert": UpsertBatch}

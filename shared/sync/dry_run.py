@@ -11,10 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from shared.config import ObjectConfig
+from shared.keys import key_to_json
 from shared.mapping.data_validator import PortalSchema
 from shared.runtime import Runtime
-from shared.source.sql_reader import key_to_json
-from shared.sync.batch_processor import _Candidate, assess, normalise_id_value, split_duplicates
+from shared.sync.assessment import BatchCounts, Candidate, assess, normalise_id_value, split_duplicates
 
 
 @dataclass
@@ -28,11 +28,7 @@ class FieldChange:
 class ObjectPreview:
     name: str
     rows: int = 0
-    create: int = 0
-    update: int = 0
-    unchanged: int = 0
-    rejected: int = 0
-    missing: int = 0
+    counts: BatchCounts = field(default_factory=BatchCounts)  # created and updated: what a run would do
     samples: list[FieldChange] = field(default_factory=list)
     rejections: list[tuple[str, str]] = field(default_factory=list)
 
@@ -40,7 +36,7 @@ class ObjectPreview:
 def preview(rt: Runtime, obj: ObjectConfig, schema: PortalSchema, sample: int = 5, full: bool = False,
             on_page: Callable[[int], None] | None = None) -> ObjectPreview:
     out = ObjectPreview(obj.name)
-    source = rt.source_table(obj)
+    source = rt.delta_source(obj)
     after = None if full else rt.state.get_position(obj.name)
     for page in source.iter_delta(after, rt.config.source.page_size, full_rows=True):
         out.rows += len(page)
@@ -48,9 +44,9 @@ def preview(rt: Runtime, obj: ObjectConfig, schema: PortalSchema, sample: int = 
         known = rt.state.get_records(obj.name, list(rows))
         settled, tally, candidates = assess(obj, schema, list(rows), rows, known)
         candidates = _drop_duplicates(rt, obj, candidates, out)
-        out.unchanged += tally["unchanged"]
-        out.rejected += tally["rejected"]
-        out.missing += tally["missing"]
+        out.counts.unchanged += tally["unchanged"]
+        out.counts.rejected += tally["rejected"]
+        out.counts.missing += tally["missing"]
         for st in settled:
             if st.last_outcome == "rejected" and len(out.rejections) < max(sample, 20):  # the rest are counted
                 out.rejections.append((st.source_key, st.reason or ""))
@@ -61,17 +57,17 @@ def preview(rt: Runtime, obj: ObjectConfig, schema: PortalSchema, sample: int = 
     return out
 
 
-def _drop_duplicates(rt: Runtime, obj: ObjectConfig, candidates: list[_Candidate],
-                     out: ObjectPreview) -> list[_Candidate]:
+def _drop_duplicates(rt: Runtime, obj: ObjectConfig, candidates: list[Candidate],
+                     out: ObjectPreview) -> list[Candidate]:
     """As the worker does: two rows may not claim one HubSpot record."""
     owners = rt.state.owners_of(obj.name, [c.norm_id for c in candidates])
     kept, duplicates = split_duplicates(obj, candidates, owners)
-    out.rejected += len(duplicates)
+    out.counts.rejected += len(duplicates)
     out.rejections.extend((c.source_key, reason) for c, reason in duplicates[: max(0, 20 - len(out.rejections))])
     return kept
 
 
-def _compare(rt: Runtime, obj: ObjectConfig, chunk: list[_Candidate], out: ObjectPreview, sample: int) -> None:
+def _compare(rt: Runtime, obj: ObjectConfig, chunk: list[Candidate], out: ObjectPreview, sample: int) -> None:
     props = list(obj.fields)
     by_id = [c for c in chunk if c.hubspot_id]
     by_value = [c for c in chunk if not c.hubspot_id]
@@ -88,8 +84,8 @@ def _compare(rt: Runtime, obj: ObjectConfig, chunk: list[_Candidate], out: Objec
     for c in chunk:
         before = current.get(c.source_key)
         action = "update" if before else "create"
-        out.update += action == "update"
-        out.create += action == "create"
+        out.counts.updated += action == "update"
+        out.counts.created += action == "create"
         if len(out.samples) < sample:
             old = (before or {}).get("properties", {})
             changes = {

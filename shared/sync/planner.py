@@ -17,9 +17,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from shared.config import ObjectConfig, SyncConfig
+from shared.keys import Position, jsonable_key, key_from_json, key_to_json
 from shared.queue.backends import MessageTooLarge, Queue
 from shared.queue.messages import MAX_BODY_BYTES, BatchMessage, KeyRef
-from shared.source.sql_reader import DeltaRow, Position, SourceTable, jsonable_key, key_to_json
+from shared.source.delta import DeltaRow, DeltaSource
 from shared.state import RecordState, StateStore
 from shared.sync_logger import log_event
 
@@ -84,7 +85,7 @@ class Planner:
     config: SyncConfig
     state: StateStore
     queue: Queue
-    source_for: Callable[[ObjectConfig], SourceTable]
+    delta_for: Callable[[ObjectConfig], DeltaSource]
     save_positions: bool = True
 
     def plan(self, mode: str, objects: Sequence[str] | None = None, full: bool = False,
@@ -115,7 +116,7 @@ class Planner:
 
     def _plan_object(self, run_id: str, obj: ObjectConfig, full: bool,
                      on_page: Callable[[int], None] | None) -> ObjectPlan:
-        source = self.source_for(obj)
+        source = self.delta_for(obj)
         plan = ObjectPlan(obj.name)
         after = None if full else self.state.get_position(obj.name)
         for page in source.iter_delta(after, self.config.source.page_size):
@@ -141,10 +142,8 @@ class Planner:
             self.state.add_counts(run_id, rows_read=len(page))
             if on_page:
                 on_page(len(page))
-        if plan.position is not None and obj.watermark.kind == "timestamp":
-            # a finished delta resumes from its last timestamp, not (timestamp, key): rows committed
-            # later with that same timestamp and a smaller key are read again next run
-            plan.position = Position(plan.position.version, None)
+        if plan.position is not None and source.resume_point(plan.position) != plan.position:
+            plan.position = source.resume_point(plan.position)
             if self.save_positions:
                 self.state.set_position(obj.name, plan.position)
         self.state.add_counts(run_id, batches=plan.batches, rejected=plan.too_large)
@@ -154,16 +153,15 @@ class Planner:
 
     def _plan_retries(self, run_id: str, obj: ObjectConfig, plan: ObjectPlan) -> None:
         """Queue again the rows that were rejected or failed, e.g. after the mapping was fixed."""
-        import json
-
         rows, unrecoverable = [], 0
         for rec in self.state.all_records(obj.name):
             if rec.last_outcome not in ("rejected", "failed"):
                 continue
-            if "#sha256:" in rec.source_key:
+            key = key_from_json(rec.source_key)
+            if key is None:
                 unrecoverable += 1  # only a hash of a very long key is stored: it cannot be re-read by key
                 continue
-            rows.append(DeltaRow(tuple(json.loads(rec.source_key)), rec.source_version or ""))
+            rows.append(DeltaRow(key, rec.source_version or ""))
         if unrecoverable:
             # still rejected: counted so the run does not report clean; a change to the row resends it
             self.state.add_counts(run_id, rejected=unrecoverable)

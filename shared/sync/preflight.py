@@ -54,7 +54,7 @@ def preflight(rt: Runtime, objects: Sequence[ObjectConfig], require_state: bool 
     rt.check_source()  # unreachable database: nothing else can be checked
     for obj in objects:
         try:
-            rt.source_table(obj)
+            rt.delta_source(obj)
         except SourceError as err:
             problems.append(str(err))
     if require_state:

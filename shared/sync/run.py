@@ -7,13 +7,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.exc import OperationalError
-
-from shared.errors import RetryableError
-from shared.queue.drain import DrainResult, drain
+from shared.errors import SourceUnavailable
+from shared.queue.drain import LONGEST_WAIT, DrainResult, drain
+from shared.redaction import first_line
 from shared.runtime import Runtime
 from shared.sync.planner import PlanResult
-from shared.sync_logger import scrub_secrets
 
 
 @dataclass
@@ -43,7 +41,7 @@ def run_sync(
     if on_planned:
         on_planned(plan)
     handler = rt.handler()
-    handler.max_defer_seconds = 60.0  # HubSpot's daily limit stops a CLI run; it is not waited out
+    handler.max_defer_seconds = LONGEST_WAIT  # HubSpot's daily limit stops a CLI run; it is not waited out
     try:
         drained = drain(
             rt.queue, rt.poison_queue, handler, workers=workers,
@@ -66,8 +64,8 @@ def run_sync(
                         rt.state.set_position(p.object_name, p.position)
             rt.state.maybe_finish_run(plan.run_id)
         run = rt.state.get_run(plan.run_id) or {}
-    except OperationalError as err:
+    except SourceUnavailable as err:
         cause = drained.fatal or err
-        raise RetryableError(f"the state database became unavailable during the run: {type(cause).__name__}: "
-                             f"{scrub_secrets(str(cause).splitlines()[0])[:300]}") from None
+        raise SourceUnavailable(f"the state database became unavailable during the run: {type(cause).__name__}: "
+                                f"{first_line(cause)}") from None
     return SyncResult(plan, drained, run)

@@ -135,10 +135,12 @@ def test_wrong_token_exits_2_and_moves_no_watermark(project, emulator):
     assert emulator.records("contacts") == []
 
 
-def test_unreachable_database_exits_2(project):
+def test_unreachable_database_exits_3_as_an_outage(project):
+    # a database that cannot be reached is an outage (exit 3, like the same failure mid-run), not a
+    # configuration error; a missing table is one (exit 2, test_bad_configuration_exits_2_naming_the_fix_and_writes_nothing)
     env = {**project["env"], "HUBSYNC_SOURCE_URL": "postgresql+psycopg://u:hunter2@127.0.0.1:9/nowhere"}
     result = hubsync("validate", env=env, cwd=project["cwd"])
-    assert result.returncode == 2
+    assert result.returncode == 3
     assert "cannot connect to the source database" in result.stderr
     assert "hunter2" not in result.stderr
 

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from shared.startup import check_app_settings
+from shared.settings import check_app_settings
 from tests.conftest import ROOT
 
 SECTION = "### Run locally with Azure Functions Core Tools"

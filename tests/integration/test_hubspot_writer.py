@@ -8,7 +8,7 @@ from pydantic import SecretStr
 
 from shared.errors import AuthenticationError, BatchValidationError, ConfigurationError, RetryableError
 from shared.hubspot.hubspot_writer import HubSpotWriter
-from shared.hubspot.rate_budget import RateBudget
+from shared.hubspot.rate_budget import LocalRateBudget
 from shared.runtime import Runtime
 from shared.settings import Settings
 from shared.sync.run import run_sync
@@ -61,7 +61,7 @@ def test_a_batch_with_one_invalid_input_is_refused_whole(emulator):
 def test_rate_limit_is_retried_after_the_budget_pauses(emulator):
     sleeps: list[float] = []
     w = HubSpotWriter(SecretStr(TOKEN), emulator.base_url, sleep=sleeps.append,
-                      budget=RateBudget(100, sleep=sleeps.append))
+                      budget=LocalRateBudget(100, sleep=sleeps.append))
     emulator.inject_fault(429, times=2)
     schema = w.fetch_schema("contacts")
     assert "email" in schema.properties

@@ -14,7 +14,8 @@ from pydantic import SecretStr
 from shared.config import parse_config
 from shared.runtime import Runtime
 from shared.settings import Settings
-from shared.source.sql_reader import SourceTable, create_source_engine
+from shared.source.engine import create_source_engine
+from shared.source.table import SourceTable
 from shared.sync.run import run_sync
 from tests.conftest import TOKEN
 from tests.support import assert_converged, config_dict

@@ -7,7 +7,9 @@ import sqlalchemy as sa
 
 from shared.config import parse_config
 from shared.errors import SourceError
-from shared.source.sql_reader import Position, SourceTable, encode_version, key_to_json
+from shared.keys import Position, encode_version, key_to_json
+from shared.source.sql_reader import WatermarkDelta
+from shared.source.table import SourceTable
 from shared.state import RecordState, StateStore
 from tests.support import config_dict, create_customers, update_customers
 
@@ -26,7 +28,7 @@ def _obj(schema, **changes):
 def test_delta_pages_cover_every_row_once_in_watermark_order(db):
     engine, schema = db
     create_customers(engine, 1234, schema)
-    table = SourceTable(engine, _obj(schema))
+    table = WatermarkDelta(SourceTable(engine, _obj(schema)))
 
     pages = list(table.iter_delta(None, 100))
 
@@ -40,7 +42,7 @@ def test_delta_pages_cover_every_row_once_in_watermark_order(db):
 def test_delta_resumes_after_a_position_and_sees_later_updates(db):
     engine, schema = db
     t = create_customers(engine, 50, schema)
-    table = SourceTable(engine, _obj(schema))
+    table = WatermarkDelta(SourceTable(engine, _obj(schema)))
     first = [r for page in table.iter_delta(None, 20) for r in page]
     position = Position(first[-1].version, None)
     update_customers(engine, t, [3, 40], last_name="x")
@@ -62,12 +64,12 @@ def test_keyset_pagination_with_ties_on_the_watermark_and_a_composite_key(db):
                                   for o in range(1, 31) for n in range(1, 4)])
     obj = _obj(schema, table=f"{schema}.lines" if schema else "lines", key=["order_id", "line_no"],
                fields={"email": {"column": "email"}})
-    table = SourceTable(engine, obj)
+    table = WatermarkDelta(SourceTable(engine, obj))
 
     rows = [r.key for page in table.iter_delta(None, 7) for r in page]
 
     assert len(rows) == 90 and len(set(rows)) == 90
-    got = table.read_rows([(5, 2), (30, 3), (99, 1)])
+    got = table.table.read_rows([(5, 2), (30, 3), (99, 1)])
     assert set(got) == {key_to_json([5, 2]), key_to_json([30, 3])}
     assert got[key_to_json([5, 2])].row["email"] == "5.2@x.io"
 
@@ -93,7 +95,7 @@ def test_identifiers_from_config_are_quoted_not_injected(db):
         conn.execute(t.insert(), [{"Order": 1, "e mail": "a@b.io", "row_version": 1}])
     obj = _obj(schema, table=f"{schema}.Customer Orders" if schema else "Customer Orders", key=["Order"],
                fields={"email": {"column": "e mail"}})
-    rows = [r for page in SourceTable(engine, obj).iter_delta(None, 10, full_rows=True) for r in page]
+    rows = [r for page in WatermarkDelta(SourceTable(engine, obj)).iter_delta(None, 10, full_rows=True) for r in page]
     assert rows[0].row["e mail"] == "a@b.io"
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import urllib.parse
 
-from shared.source.sql_reader import create_source_engine
+from shared.source.engine import create_source_engine
 
 PASSWORD = "{Se;cr3tPw}"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from shared.errors import RetryableError
-from shared.source.sql_reader import create_source_engine
+from shared.source.engine import create_source_engine
 from shared.sync.run import run_sync
 from tests.regressions.helpers import make_runtime
 from tests.regressions.netproxy import TcpProxy

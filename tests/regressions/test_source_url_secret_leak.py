@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from shared.source.sql_reader import check_connection, create_source_engine
+from shared.source.engine import check_connection, create_source_engine
 from tests.conftest import TOKEN
 from tests.e2e.test_cli import hubsync
 from tests.support import config_dict, create_customers

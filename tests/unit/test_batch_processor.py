@@ -7,11 +7,12 @@ from typing import Any
 import pytest
 
 from shared.config import ObjectConfig, parse_config
+from shared.keys import encode_version, key_to_json
 from shared.mapping.data_validator import PortalSchema, PropertyDef
 from shared.mapping.field_mapper import map_row
-from shared.source.sql_reader import DeltaRow, encode_version, key_to_json
+from shared.source.delta import DeltaRow
 from shared.state import RecordState
-from shared.sync.batch_processor import BatchCounts, assess, normalise_id_value
+from shared.sync.assessment import BatchCounts, assess, normalise_id_value
 
 pytestmark = pytest.mark.unit
 

@@ -1,4 +1,4 @@
-"""shared/data_validator.py: mapped values checked against the portal's property definitions."""
+"""shared/mapping/data_validator.py: mapped values checked against the portal's property definitions."""
 
 from __future__ import annotations
 

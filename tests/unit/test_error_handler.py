@@ -1,4 +1,4 @@
-"""shared/error_handler.py: HubSpot answers and transport failures -> hubsync errors."""
+"""shared/hubspot/error_handler.py: HubSpot answers and transport failures -> hubsync errors."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""shared/field_mapper.py: one SQL row -> HubSpot properties with a stable hash."""
+"""shared/mapping/field_mapper.py: one SQL row -> HubSpot properties with a stable hash."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""shared/messages.py: the versioned JSON body of a queue message."""
+"""shared/queue/messages.py: the versioned JSON body of a queue message."""
 
 from __future__ import annotations
 

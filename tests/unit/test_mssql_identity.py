@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from shared.source.engine import create_source_engine
 from shared.source.mssql import AZURE_SQL_SCOPE, SQL_COPT_SS_ACCESS_TOKEN
-from shared.source.sql_reader import create_source_engine
 
 pytestmark = pytest.mark.unit
 

@@ -19,8 +19,10 @@ from sqlalchemy.schema import CreateTable
 
 from shared.config import ObjectConfig, parse_config
 from shared.errors import SourceError
+from shared.keys import Position, encode_version
 from shared.source import mssql as hubsync_mssql
-from shared.source.sql_reader import Position, SourceTable, encode_version
+from shared.source.sql_reader import WatermarkDelta
+from shared.source.table import SourceTable
 from shared.state import StateStore, build_metadata
 
 pytestmark = pytest.mark.unit
@@ -66,12 +68,12 @@ def make_obj(table: str = "dbo.Customers", key: list[str] | None = None, kind: s
 
 
 def source(engine: sa.Engine, table: str = "Customers", key: list[str] | None = None, kind: str = "rowversion",
-           order_column: bool = False) -> SourceTable:
+           order_column: bool = False) -> WatermarkDelta:
     customers_metadata(table, order_column, kind).create_all(engine)
-    st = SourceTable(engine, make_obj(f"dbo.{table}", key, kind))
-    assert st.is_mssql is False  # reflected from SQLite ...
-    st.is_mssql = True  # ... but compiled as SQL Server would run it
-    return st
+    table_ = SourceTable(engine, make_obj(f"dbo.{table}", key, kind))
+    assert table_.is_mssql is False  # reflected from SQLite ...
+    table_.is_mssql = True  # ... but compiled as SQL Server would run it
+    return WatermarkDelta(table_)
 
 
 def tsql(stmt: Any, literal: bool = False) -> str:
@@ -173,12 +175,12 @@ def test_watermark_kind_that_does_not_fit_the_column_is_refused_naming_the_setti
     customers_metadata().create_all(engine)  # RowVer is binary
     with pytest.raises(SourceError, match=r"watermark.kind: column 'RowVer' .* does not fit kind 'timestamp'; "
                                           r"use kind: rowversion"):
-        SourceTable(engine, make_obj(kind="timestamp"))
+        WatermarkDelta(SourceTable(engine, make_obj(kind="timestamp")))
 
 
 def test_min_active_rowversion_only_on_sql_server(engine: sa.Engine) -> None:
     st = source(engine)
-    st.is_mssql = False
+    st.table.is_mssql = False
     assert "MIN_ACTIVE_ROWVERSION" not in tsql(st.delta_statement(None, 100), literal=True)
 
 
@@ -186,7 +188,7 @@ def test_min_active_rowversion_only_on_sql_server(engine: sa.Engine) -> None:
 
 
 def test_rows_statement_single_key_uses_in(engine: sa.Engine) -> None:
-    sql = tsql(source(engine).rows_statement([(1,), (2,), (3,)]), literal=True)
+    sql = tsql(source(engine).table.rows_statement([(1,), (2,), (3,)]), literal=True)
     assert re.search(r"WHERE \S*CustomerId\]? IN \(1, 2, 3\)$", sql), sql
     for column in ("Email", "FirstName", "RowVer"):
         assert column in sql.split(" FROM ")[0]
@@ -194,7 +196,7 @@ def test_rows_statement_single_key_uses_in(engine: sa.Engine) -> None:
 
 def test_rows_statement_composite_key_is_an_or_of_ands(engine: sa.Engine) -> None:
     st = source(engine, "Customer Orders", key=["CustomerId", "Order"], order_column=True)
-    sql = tsql(st.rows_statement([(1, 10), (2, 20)]), literal=True)
+    sql = tsql(st.table.rows_statement([(1, 10), (2, 20)]), literal=True)
 
     where = sql.split(" WHERE ")[1]
     assert where == (
@@ -205,7 +207,7 @@ def test_rows_statement_composite_key_is_an_or_of_ands(engine: sa.Engine) -> Non
 
 
 def test_rows_statement_without_keys_selects_nothing(engine: sa.Engine) -> None:
-    sql = tsql(source(engine).rows_statement([]), literal=True)
+    sql = tsql(source(engine).table.rows_statement([]), literal=True)
     assert sql.endswith(" WHERE 0 = 1"), sql
 
 

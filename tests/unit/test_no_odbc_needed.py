@@ -15,7 +15,7 @@ SCRIPT = """
 import sys
 sys.modules["pyodbc"] = None  # any 'import pyodbc' now raises ImportError, as without libodbc.so.2
 import shared.cli, shared.runtime, shared.sync.run, shared.source.sql_reader, shared.state, function_app  # noqa
-from shared.source.sql_reader import create_source_engine, check_connection
+from shared.source.engine import check_connection, create_source_engine
 check_connection(create_source_engine("sqlite://"))
 from shared.errors import SourceError
 try:

@@ -1,4 +1,4 @@
-"""shared/planner.py pack_messages: changed rows -> queue messages of bounded size."""
+"""shared/sync/planner.py pack_messages: changed rows -> queue messages of bounded size."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from shared.config import ObjectConfig, parse_config
+from shared.keys import encode_version, key_to_json
 from shared.queue.messages import MAX_BODY_BYTES, QUEUE_MESSAGE_LIMIT, BatchMessage, encoded_size
-from shared.source.sql_reader import DeltaRow, encode_version, key_to_json
+from shared.source.delta import DeltaRow
 from shared.sync.planner import new_run_id, pack_messages
 
 pytestmark = pytest.mark.unit

@@ -1,4 +1,4 @@
-"""shared/queues.py MemoryQueue: Storage-queue semantics in process, with a fake clock."""
+"""shared/queue/backends.py MemoryQueue: Storage-queue semantics in process, with a fake clock."""
 
 from __future__ import annotations
 

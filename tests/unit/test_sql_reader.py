@@ -1,4 +1,4 @@
-"""shared/sql_reader.py: canonical watermark versions, source keys as JSON, resume positions."""
+"""shared/keys.py: canonical watermark versions, source keys as JSON, resume positions."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from shared.errors import SourceError
-from shared.source.sql_reader import Position, decode_version, describe_url, encode_version, key_to_json
+from shared.keys import Position, decode_version, encode_version, key_to_json
+from shared.source.engine import describe_url
 
 pytestmark = pytest.mark.unit
 

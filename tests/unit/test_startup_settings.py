@@ -1,4 +1,4 @@
-"""shared/startup.py and shared/settings.py: the Function App's settings."""
+"""shared/settings.py: the one settings model, its startup checks and its precedence rules."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from shared.settings import (
     DEFAULT_SCHEDULE,
     MAX_QUEUE_NAME_LENGTH,
     Settings,
+    check_app_settings,
+    require_app_settings,
     validate_queue_name,
 )
-from shared.startup import check_app_settings, require_app_settings
 
 pytestmark = pytest.mark.unit
 
@@ -193,3 +194,45 @@ def test_a_sql_server_source_without_its_odbc_driver_is_named_with_the_installed
         assert len(problems) == 1
         assert "no SQL Server ODBC driver is installed" in problems[0]
         assert f"pyodbc.drivers() = {pyodbc.drivers()}" in problems[0]
+
+
+# -- one model --
+
+
+def test_app_settings_list_is_the_model() -> None:
+    from shared.settings import Settings as Model
+
+    aliases = {f.validation_alias for f in Model.model_fields.values()}
+    assert set(APP_SETTINGS) <= aliases
+    # the host's storage settings are read but are not app settings: Bicep gives identity-based ones
+    assert aliases - set(APP_SETTINGS) == {
+        "AzureWebJobsStorage", "AzureWebJobsStorage__queueServiceUri", "AzureWebJobsStorage__clientId"}
+    assert {name for name, (required, _) in APP_SETTINGS.items() if required} == {
+        "HUBSYNC_CONFIG", "HUBSPOT_ACCESS_TOKEN", "HUBSYNC_SCHEDULE", "HUBSYNC_QUEUE_NAME"}
+
+
+def test_a_given_mapping_is_read_instead_of_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HUBSPOT_BASE_URL", "http://from-the-process:1")
+    assert Settings.from_env({}).hubspot_base_url is None
+    assert Settings.from_env().hubspot_base_url == "http://from-the-process:1"
+
+
+def test_every_bad_setting_is_listed_at_once() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        Settings.from_env(full_env(HUBSYNC_SQL_AUTH="msi", HUBSYNC_QUEUE_NAME="Bad_Name", HUBSYNC_SCHEDULE="* * *"))
+    assert [p.split(":")[0] for p in info.value.problems] == ["HUBSYNC_SQL_AUTH", "HUBSYNC_SCHEDULE", "HUBSYNC_QUEUE_NAME"]
+
+
+def test_precedence_environment_over_configuration() -> None:
+    from shared.config import parse_config
+
+    config = parse_config({"source": {"url": "sqlite:///from-yaml.db"}, "hubspot": {"mode": "emulator"},
+                           "objects": [{"name": "c", "object_type": "contacts", "table": "t", "key": ["id"],
+                                        "watermark": {"column": "v", "kind": "integer"}, "id_property": "email",
+                                        "fields": {"email": {"column": "email"}}}]})
+    assert Settings.from_env({}).source_url_for(config) == "sqlite:///from-yaml.db"
+    assert Settings.from_env({"HUBSYNC_SOURCE_URL": "sqlite:///env.db"}).source_url_for(config) == "sqlite:///env.db"
+    assert Settings.from_env({}).token_for(config).get_secret_value() == "demo-token"  # the emulator's own
+    assert Settings.from_env({"HUBSPOT_ACCESS_TOKEN": TOKEN}).token_for(config).get_secret_value() == TOKEN
+    assert not Settings.from_env({}).uses_storage_queues(config)
+    assert Settings.from_env({}).uses_storage_queues(config, in_functions=True)

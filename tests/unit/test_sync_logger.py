@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from shared.sync_logger import MaskingFilter, log_event, mask, scrub_secrets
+from shared.redaction import mask, scrub_secrets
+from shared.sync_logger import MaskingFilter, log_event
 
 pytestmark = pytest.mark.unit
 

@@ -1,10 +1,10 @@
-"""shared/throttle.py RateBudget, driven by a fake clock and a fake sleep."""
+"""shared/hubspot/rate_budget.py LocalRateBudget, driven by a fake clock and a fake sleep."""
 
 from __future__ import annotations
 
 import pytest
 
-from shared.hubspot.rate_budget import RateBudget
+from shared.hubspot.rate_budget import LocalRateBudget
 
 pytestmark = pytest.mark.unit
 
@@ -27,9 +27,9 @@ class FakeTime:
         self.now += seconds
 
 
-def budget(per_10s: int = 3, window: float = 10.0) -> tuple[RateBudget, FakeTime]:
+def budget(per_10s: int = 3, window: float = 10.0) -> tuple[LocalRateBudget, FakeTime]:
     t = FakeTime()
-    return RateBudget(per_10s, window=window, clock=t.clock, sleep=t.sleep), t
+    return LocalRateBudget(per_10s, window=window, clock=t.clock, sleep=t.sleep), t
 
 
 def test_requests_within_the_budget_do_not_wait() -> None:

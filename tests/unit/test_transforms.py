@@ -1,4 +1,4 @@
-"""shared/transforms.py: SQL value -> HubSpot property string."""
+"""shared/mapping/transforms.py: SQL value -> HubSpot property string."""
 
 from __future__ import annotations
 

@@ -1,0 +1,131 @@
+"""``hubsync init-db``, ``validate``, ``plan`` (the dry run) and ``run``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from shared.cli.app import ConfigOpt, ObjectOpt, app, fail, hint, open_runtime, out, progress_bar
+from shared.errors import EXIT_REJECTED, judge
+
+
+def _target(rt: Any) -> str:
+    return f"{rt.writer.base_url} ({rt.config.hubspot.mode})"
+
+
+@app.command("init-db")
+def init_db(config: ConfigOpt = None,
+            print_sql: Annotated[bool, typer.Option("--print-sql", help="Print the DDL, change nothing.")] = False
+            ) -> None:
+    """Create hubsync's state tables in the source database (or print their DDL)."""
+    with open_runtime(config, hubspot=False, queues=False) as rt:
+        if print_sql:
+            out.print(rt.state.ddl(), markup=False, highlight=False)
+            return
+        rt.check_source()
+        rt.state.init_db()
+        where = f"schema {rt.state.schema!r}" if rt.state.schema else f"tables prefixed {rt.state.prefix!r}"
+        out.print(f"state tables ready ({where})")
+
+
+@app.command()
+def validate(config: ConfigOpt = None, obj: ObjectOpt = None) -> None:
+    """Check the configuration, the source tables and columns, and the live HubSpot schema."""
+    from shared.sync.preflight import preflight, selected
+
+    with open_runtime(config, demo_setup=True) as rt:
+        objects = selected(rt, obj)
+        preflight(rt, objects, hint=hint(config, "init-db"))
+        out.print(f"HubSpot: {_target(rt)}", highlight=False)
+        for o in objects:
+            out.print(f"ok {o.name}: {o.table} -> {o.object_type} ({len(o.fields)} fields, "
+                      f"matched on {o.id_property}, watermark {o.watermark.column} ({o.watermark.kind}))",
+                      highlight=False)
+
+
+@app.command()
+def plan(config: ConfigOpt = None, obj: ObjectOpt = None,
+         sample: Annotated[int, typer.Option(min=0, help="Rows to show field changes for.")] = 5,
+         full: Annotated[bool, typer.Option("--full", help="Consider every row, not just the delta.")] = False
+         ) -> None:
+    """Dry run: what a run would create, update, skip and reject. Writes nothing anywhere."""
+    from shared.sync.dry_run import preview
+    from shared.sync.preflight import preflight, selected
+
+    with open_runtime(config, demo_setup=True) as rt:
+        objects = selected(rt, obj)
+        schemas = preflight(rt, objects, hint=hint(config, "init-db"))
+        previews = [preview(rt, o, schemas[o.object_type], sample, full) for o in objects]
+        target = _target(rt)
+    table = Table(title=f"plan for {target} (dry run: nothing written)")
+    for col in ("object", "changed rows", "create", "update", "unchanged", "rejected", "missing"):
+        table.add_column(col, justify="right" if col != "object" else "left")
+    for p in previews:
+        n = p.counts
+        table.add_row(p.name, *(str(v) for v in (p.rows, n.created, n.updated, n.unchanged, n.rejected, n.missing)))
+    out.print(table)
+    for p in previews:
+        for s in p.samples:
+            out.print(f"{p.name} {s.source_key} {s.action}:" + ("" if s.changes else " (no field changes)"),
+                      highlight=False, markup=False)
+            for name, (before, after) in s.changes.items():
+                out.print(f"    {name}: {before or ''!r} -> {after!r}", markup=False, highlight=False)
+        for key, reason in p.rejections:
+            out.print(f"reject {p.name} {key}: {reason}", highlight=False, markup=False)
+        if p.counts.rejected > len(p.rejections):
+            out.print(f"... and {p.counts.rejected - len(p.rejections)} more rejected rows", highlight=False)
+    if any(p.counts.rejected for p in previews):
+        raise typer.Exit(EXIT_REJECTED)
+
+
+@app.command()
+def run(config: ConfigOpt = None, obj: ObjectOpt = None,
+        workers: Annotated[int, typer.Option(min=1, max=32, help="Worker threads draining the queue.")] = 4,
+        full: Annotated[bool, typer.Option("--full", help="Re-read every row, not just the delta.")] = False,
+        retry_rejected: Annotated[bool, typer.Option(
+            "--retry-rejected", help="Also send again every row whose last outcome was rejected or failed "
+                                     "(after fixing the mapping or the data).")] = False,
+        ) -> None:
+    """Plan the deltas, enqueue them, and drain the queue with N workers (the queue function's code)."""
+    from shared.sync.preflight import preflight, selected
+    from shared.sync.run import run_sync
+
+    with open_runtime(config, demo_setup=True) as rt:
+        objects = selected(rt, obj)
+        preflight(rt, objects, hint=hint(config, "init-db"))
+        names = [o.name for o in objects]
+        with progress_bar() as progress:
+            reading = progress.add_task("reading deltas", total=None)
+            syncing: list[Any] = []
+
+            def planned(plan: Any) -> None:
+                progress.remove_task(reading)
+                syncing.append(progress.add_task("syncing batches", total=plan.batches))
+
+            result = run_sync(rt, names, full, workers, on_page=lambda n: progress.advance(reading, n),
+                              on_planned=planned, on_message=lambda: progress.advance(syncing[0]),
+                              retry_rejected=retry_rejected)
+        summary, drained = result.run, result.drain
+    _print_summary(summary, drained, config)
+    if drained.fatal is not None:
+        fatal = drained.fatal
+        raise fail(f"{fatal} — the watermark did not move; run again once this is fixed", judge(fatal).exit_code)
+    if summary.get("rejected") or summary.get("failed"):
+        raise typer.Exit(EXIT_REJECTED)
+
+
+def _print_summary(run: dict[str, Any], drained: Any, config_path: str | None) -> None:
+    table = Table(title=f"run {run.get('run_id')} ({run.get('status')})", show_header=False)
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for name in ("rows_read", "batches", "created", "updated", "unchanged", "rejected", "failed", "missing",
+                 "api_calls"):
+        table.add_row(name.replace("_", " "), str(run.get(name, 0)))
+    table.add_row("batches retried", str(drained.retried))
+    table.add_row("batches poisoned", str(drained.poisoned + drained.parked))
+    out.print(table)
+    if run.get("rejected") or run.get("failed"):
+        out.print(f"rejected and failed rows keep their reasons: {hint(config_path, 'status --rejected')}",
+                  highlight=False)

@@ -1,0 +1,35 @@
+"""What a delta source is: where the planner gets changed rows from.
+
+``WatermarkDelta`` (``shared.source.sql_reader``) is the one implementation today: rows whose
+watermark column moved past the saved position. SQL Server Change Tracking, with deletes,
+is the next; it implements the same protocol, and the planner does not change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from shared.keys import Key, Position
+
+
+@dataclass(frozen=True)
+class DeltaRow:
+    key: Key
+    version: str
+    row: Mapping[str, Any] | None = None
+    error: str | None = None  # the row exists but its values could not be read
+
+
+class DeltaSource(Protocol):
+    """Changed rows of one configured object, in a stable order, page by page."""
+
+    def iter_delta(self, after: Position | None, page_size: int,
+                   full_rows: bool = False) -> Iterator[list[DeltaRow]]:
+        """Pages of rows changed after ``after`` (everything when None); a page is never empty."""
+        ...
+
+    def resume_point(self, last: Position) -> Position:
+        """Where the next run starts once a delta was read to its end at ``last``."""
+        ...

@@ -1,0 +1,39 @@
+"""The durable poison store: messages that kept failing, kept until replayed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, update
+
+from shared.state.tables import StateTables, utcnow
+
+
+class Poison(StateTables):
+    def park_poison(self, queue: str, body: str, message_id: str | None, dequeue_count: int | None,
+                    batch_id: str | None, error: str | None) -> int:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                self.poison.insert().values(
+                    queue=queue, message_id=message_id, batch_id=batch_id, body=body,
+                    dequeue_count=dequeue_count, error=error, status="parked", received_at=utcnow(),
+                )
+            )
+            return int(result.inserted_primary_key[0])
+
+    def list_poison(self, status: str | None = "parked") -> list[dict[str, Any]]:
+        stmt = select(self.poison).order_by(self.poison.c.id)
+        if status:
+            stmt = stmt.where(self.poison.c.status == status)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(stmt).mappings().all()]
+
+    def update_poison_error(self, poison_id: int, error: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(self.poison).where(self.poison.c.id == poison_id).values(error=error))
+
+    def mark_replayed(self, poison_id: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(self.poison).where(self.poison.c.id == poison_id).values(status="replayed", replayed_at=utcnow())
+            )

@@ -1,0 +1,152 @@
+"""Per source row: its HubSpot id, what HubSpot last accepted, and its last outcome and reason."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from shared.state.tables import StateTables, utcnow
+
+
+@dataclass
+class RecordState:
+    """What hubsync knows of one source row: its HubSpot record and its last outcome."""
+
+    source_key: str
+    hubspot_id: str | None
+    id_value: str | None
+    payload_hash: str | None
+    source_version: str | None
+    last_outcome: str
+    reason: str | None = None
+    run_id: str | None = None
+
+
+class Records(StateTables):
+    def get_records(self, object_name: str, source_keys: Sequence[str]) -> dict[str, RecordState]:
+        if not source_keys:
+            return {}
+        r = self.records.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(self.records).where(and_(r.object_name == object_name, r.source_key.in_(list(source_keys))))
+            ).mappings().all()
+        return {row["source_key"]: _record(row) for row in rows}
+
+    def owners_of(self, object_name: str, id_values: Iterable[str]) -> dict[str, str]:
+        """Which source key already owns each id value (id_value -> source_key)."""
+        values = list(set(id_values))
+        if not values:
+            return {}
+        r = self.records.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(r.id_value, r.source_key).where(
+                    and_(r.object_name == object_name, r.id_value.in_(values), r.hubspot_id.is_not(None))
+                )
+            ).all()
+        return {row.id_value: row.source_key for row in rows}
+
+    def save_records(self, object_name: str, states: Sequence[RecordState], run_id: str | None) -> set[str]:
+        """Insert or update records; a record already holding a newer source version is kept.
+
+        Returns the source keys of written records (with a HubSpot id) that were refused because a
+        newer version was recorded meanwhile: the caller must sync those rows again. New records
+        go in with one multi-row INSERT; existing ones take one guarded UPDATE each.
+        """
+        refused: set[str] = set()
+        if not states:
+            return refused
+        now = utcnow()
+        r = self.records.c
+        by_key = {st.source_key: st for st in states}
+        with self.engine.begin() as conn:
+            existing = set(conn.execute(
+                select(r.source_key).where(and_(r.object_name == object_name, r.source_key.in_(list(by_key))))
+            ).scalars())
+            fresh = [st for key, st in by_key.items() if key not in existing]
+            if fresh:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(self.records.insert(),
+                                     [self._insert_values(object_name, st, run_id, now) for st in fresh])
+                except IntegrityError:  # another worker inserted some of them meanwhile
+                    existing.update(st.source_key for st in fresh)
+            for key in existing:
+                st = by_key[key]
+                stmt = self._guarded_update(object_name, st, run_id, now)
+                if conn.execute(stmt).rowcount:
+                    continue
+                found = conn.execute(
+                    select(func.count()).select_from(self.records)
+                    .where(and_(r.object_name == object_name, r.source_key == key))
+                ).scalar_one()
+                if not found:
+                    conn.execute(self.records.insert().values(**self._insert_values(object_name, st, run_id, now)))
+                elif st.hubspot_id is not None:
+                    refused.add(key)  # a newer version was recorded meanwhile: never go back
+        return refused
+
+    def _insert_values(self, object_name: str, st: RecordState, run_id: str | None, now: dt.datetime) -> dict[str, Any]:
+        return {
+            "object_name": object_name, "source_key": st.source_key, "hubspot_id": st.hubspot_id,
+            "id_value": st.id_value if st.hubspot_id else None,
+            "payload_hash": st.payload_hash if st.hubspot_id else None,
+            "source_version": st.source_version if st.hubspot_id else None,
+            "last_outcome": st.last_outcome, "reason": st.reason, "run_id": run_id, "updated_at": now,
+        }
+
+    def _guarded_update(self, object_name: str, st: RecordState, run_id: str | None, now: dt.datetime) -> Any:
+        r = self.records.c
+        values: dict[str, Any] = {"last_outcome": st.last_outcome, "reason": st.reason, "run_id": run_id,
+                                  "updated_at": now}
+        if st.hubspot_id is not None:
+            # what HubSpot now holds; a rejection or a miss must not forget it
+            values.update(hubspot_id=st.hubspot_id, id_value=st.id_value, payload_hash=st.payload_hash,
+                          source_version=st.source_version)
+        stmt = update(self.records).where(and_(r.object_name == object_name, r.source_key == st.source_key))
+        if st.source_version is not None and st.hubspot_id is not None:
+            stmt = stmt.where(r.source_version.is_(None) | (r.source_version <= st.source_version))
+        return stmt.values(**values)
+
+    def forget_hash(self, object_name: str, source_key: str) -> None:
+        """Forget what HubSpot last accepted for a record, so its row is sent again."""
+        self._forget(object_name, source_key, payload_hash=None)
+
+    def forget_hubspot_id(self, object_name: str, source_key: str) -> None:
+        """Forget the record's HubSpot id too: it is matched again by its id property."""
+        self._forget(object_name, source_key, hubspot_id=None, payload_hash=None)
+
+    def _forget(self, object_name: str, source_key: str, **values: None) -> None:
+        r = self.records.c
+        with self.engine.begin() as conn:
+            conn.execute(update(self.records)
+                         .where(and_(r.object_name == object_name, r.source_key == source_key)).values(**values))
+
+    def all_records(self, object_name: str) -> list[RecordState]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(self.records).where(self.records.c.object_name == object_name)
+            ).mappings().all()
+        return [_record(r) for r in rows]
+
+    def outcome_counts(self, object_name: str) -> dict[str, int]:
+        r = self.records.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(r.last_outcome, func.count()).where(r.object_name == object_name).group_by(r.last_outcome)
+            ).all()
+        return {outcome: n for outcome, n in rows}
+
+
+def _record(row: Any) -> RecordState:
+    return RecordState(
+        source_key=row["source_key"], hubspot_id=row["hubspot_id"], id_value=row["id_value"],
+        payload_hash=row["payload_hash"], source_version=row["source_version"],
+        last_outcome=row["last_outcome"], reason=row["reason"], run_id=row["run_id"],
+    )

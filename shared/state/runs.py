@@ -1,0 +1,109 @@
+"""Runs (history and counters) and their queued batches."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import and_, func, select, update
+
+from shared.redaction import scrub_secrets
+from shared.state.tables import COUNTERS, StateTables, utcnow
+
+
+class Runs(StateTables):
+    def start_run(self, run_id: str, mode: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                self.runs.insert().values(
+                    run_id=run_id, mode=mode, status="running", started_at=utcnow(),
+                    **{c: 0 for c in COUNTERS},
+                )
+            )
+
+    def add_counts(self, run_id: str, **counts: int) -> None:
+        counts = {k: v for k, v in counts.items() if v}
+        unknown = set(counts) - set(COUNTERS)
+        if unknown:
+            raise ValueError(f"unknown counters: {sorted(unknown)}")
+        if not counts:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(self.runs)
+                .where(self.runs.c.run_id == run_id)
+                .values({self.runs.c[k]: self.runs.c[k] + v for k, v in counts.items()})
+            )
+
+    def set_run_status(self, run_id: str, status: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(self.runs).where(self.runs.c.run_id == run_id).values(status=status))
+
+    def finish_run(self, run_id: str, status: str, error: str | None = None) -> None:
+        error = scrub_secrets(error) if error else error
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(self.runs)
+                .where(self.runs.c.run_id == run_id)
+                .values(status=status, finished_at=utcnow(), error=error)
+            )
+
+    def maybe_finish_run(self, run_id: str) -> bool:
+        """Close a fully enqueued run once none of its batches is still open."""
+        b = self.batches.c
+        open_batches = (
+            select(func.count()).select_from(self.batches)
+            .where(and_(b.run_id == run_id, b.status.in_(("queued", "failed"))))
+            .scalar_subquery()
+        )
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(self.runs)
+                .where(and_(self.runs.c.run_id == run_id, self.runs.c.status == "enqueued", open_batches == 0))
+                .values(status="finished", finished_at=utcnow())
+            ).rowcount
+        return bool(done)
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(self.runs).where(self.runs.c.run_id == run_id)).mappings().first()
+        return dict(row) if row else None
+
+    def recent_runs(self, limit: int = 10) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(self.runs).order_by(self.runs.c.started_at.desc()).limit(limit)
+            ).mappings().all()
+        return [dict(r) for r in rows]
+
+    # -- batches --
+
+    def record_batch(self, batch_id: str, run_id: str, object_name: str, size: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                self.batches.insert().values(
+                    batch_id=batch_id, run_id=run_id, object_name=object_name, size=size,
+                    status="queued", attempts=0, updated_at=utcnow(),
+                )
+            )
+
+    def batch_finished(self, batch_id: str, status: str, error: str | None = None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(self.batches)
+                .where(self.batches.c.batch_id == batch_id)
+                .values(status=status, last_error=error, attempts=self.batches.c.attempts + 1, updated_at=utcnow())
+            )
+
+    def batch_error(self, batch_id: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(self.batches.c.last_error).where(self.batches.c.batch_id == batch_id)
+            ).scalar_one_or_none()
+
+    def open_batches(self, run_id: str) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(func.count())
+                .select_from(self.batches)
+                .where(and_(self.batches.c.run_id == run_id, self.batches.c.status.in_(("queued", "failed"))))
+            ).scalar_one()

@@ -1,0 +1,165 @@
+"""hubsync's state tables: their definitions, their DDL, and the base every state part builds on.
+
+- ``watermarks``: per object, the position the next delta starts after.
+- ``runs``: per run, its history and counters.
+- ``batches``: per queued batch, its status and last error (joined to poison messages).
+- ``records``: per source row, its HubSpot id, the hash of the last payload HubSpot accepted,
+  the source version, the last outcome and its reason.
+- ``poison``: messages that kept failing, stored durably until replayed.
+
+They live in the source database, in their own schema (or with a table prefix on SQLite).
+``hubsync init-db`` creates them; ``hubsync init-db --print-sql`` prints the DDL for review.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Unicode,
+    UnicodeText,
+    inspect,
+)
+from sqlalchemy.dialects import mssql as mssql_types
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.schema import CreateIndex, CreateSchema, CreateTable
+
+from shared.errors import ConfigurationError, SourceError
+from shared.redaction import first_line
+from shared.source.engine import guard
+
+# NVARCHAR(max) on SQL Server (UnicodeText alone may compile to the deprecated NTEXT)
+LONG_TEXT = UnicodeText().with_variant(mssql_types.NVARCHAR(None), "mssql")
+
+COUNTERS = ("rows_read", "batches", "created", "updated", "unchanged", "rejected", "failed", "missing", "api_calls")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def build_metadata(schema: str | None, prefix: str) -> MetaData:
+    md = MetaData(schema=schema)
+    Table(
+        f"{prefix}watermarks", md,
+        Column("object_name", String(64), primary_key=True),
+        Column("position", LONG_TEXT, nullable=False),
+        Column("updated_at", DateTime, nullable=False),
+    )
+    Table(
+        f"{prefix}runs", md,
+        Column("run_id", String(40), primary_key=True),
+        Column("mode", String(16), nullable=False),
+        Column("status", String(16), nullable=False),
+        Column("started_at", DateTime, nullable=False),
+        Column("finished_at", DateTime),
+        *(Column(name, BigInteger, nullable=False, default=0) for name in COUNTERS),
+        Column("error", LONG_TEXT),
+    )
+    Table(
+        f"{prefix}batches", md,
+        Column("batch_id", String(80), primary_key=True),
+        Column("run_id", String(40), nullable=False, index=True),
+        Column("object_name", String(64), nullable=False),
+        Column("size", Integer, nullable=False),
+        Column("status", String(16), nullable=False),
+        Column("attempts", Integer, nullable=False, default=0),
+        Column("last_error", LONG_TEXT),
+        Column("updated_at", DateTime, nullable=False),
+    )
+    records = Table(
+        f"{prefix}records", md,
+        Column("object_name", String(64), primary_key=True),
+        Column("source_key", Unicode(400), primary_key=True),
+        Column("hubspot_id", String(64)),
+        Column("id_value", Unicode(450)),
+        Column("payload_hash", String(64)),
+        Column("source_version", String(64)),
+        Column("last_outcome", String(16), nullable=False),
+        Column("reason", LONG_TEXT),
+        Column("run_id", String(40)),
+        Column("updated_at", DateTime, nullable=False),
+    )
+    Index(f"ix_{prefix}records_id_value", records.c.object_name, records.c.id_value)
+    Index(f"ix_{prefix}records_outcome", records.c.object_name, records.c.last_outcome)
+    Table(
+        f"{prefix}poison", md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("queue", String(63), nullable=False),
+        Column("message_id", String(100)),
+        Column("batch_id", String(80)),
+        Column("body", LONG_TEXT, nullable=False),
+        Column("dequeue_count", Integer),
+        Column("error", LONG_TEXT),
+        Column("status", String(16), nullable=False),
+        Column("received_at", DateTime, nullable=False),
+        Column("replayed_at", DateTime),
+    )
+    return md
+
+
+class StateTables:
+    """The state tables of one database; the parts of ``StateStore`` share them."""
+
+    def __init__(self, engine: Engine, schema: str | None = "hubsync", prefix: str | None = None) -> None:
+        if engine.dialect.name == "sqlite":
+            schema = None  # SQLite has no schemas; the table prefix keeps hubsync's tables apart
+        if prefix is None:
+            # its own schema already keeps hubsync's tables apart (hubsync.records); without one,
+            # a prefix does (hubsync_records)
+            prefix = "" if schema else "hubsync_"
+        self.engine = guard(engine)
+        self.schema = schema
+        self.prefix = prefix
+        self.metadata = build_metadata(schema, prefix)
+        t = self.metadata.tables
+        key = (schema + ".") if schema else ""
+        self.watermarks = t[f"{key}{prefix}watermarks"]
+        self.runs = t[f"{key}{prefix}runs"]
+        self.batches = t[f"{key}{prefix}batches"]
+        self.records = t[f"{key}{prefix}records"]
+        self.poison = t[f"{key}{prefix}poison"]
+
+    # -- schema --
+
+    def ddl(self) -> str:
+        """The DDL ``init_db`` runs, compiled for this database, for a DBA to review."""
+        statements = []
+        if self.schema:
+            statements.append(str(CreateSchema(self.schema).compile(dialect=self.engine.dialect)).strip() + ";")
+        for table in self.metadata.sorted_tables:
+            statements.append(str(CreateTable(table).compile(dialect=self.engine.dialect)).strip() + ";")
+            for index in table.indexes:
+                statements.append(str(CreateIndex(index).compile(dialect=self.engine.dialect)).strip() + ";")
+        return "\n\n".join(statements) + "\n"
+
+    def init_db(self) -> None:
+        try:
+            with self.engine.begin() as conn:
+                if self.schema and self.schema not in inspect(conn).get_schema_names():
+                    conn.execute(CreateSchema(self.schema))
+                self.metadata.create_all(conn)
+        except SQLAlchemyError as err:
+            raise SourceError(f"creating hubsync's state tables failed: {first_line(err)}") from None
+
+    def check(self, hint: str = "hubsync init-db") -> None:
+        """Raise ConfigurationError naming the fix when the state tables are missing."""
+        try:
+            existing = set(inspect(self.engine).get_table_names(schema=self.schema))
+        except SQLAlchemyError as err:
+            raise SourceError(f"cannot inspect the state schema: {first_line(err)}") from None
+        missing = [t.name for t in self.metadata.sorted_tables if t.name not in existing]
+        if missing:
+            where = f"schema {self.schema!r}" if self.schema else "the database"
+            raise ConfigurationError(
+                f"hubsync's state tables are missing from {where} ({', '.join(missing)}): run `{hint}`"
+            )
