@@ -9,6 +9,23 @@ list of those applied in order::
 
 A transform that cannot convert a value raises ``RecordRejected`` with the reason; the row is
 rejected and recorded, the rest of its batch goes on.
+
+Fidelity: what reaches HubSpot is what the source holds, changed only as each transform says:
+
+- ``trim``: leading and trailing white space removed. ``lower``/``upper``: case changed.
+- ``email``: validated, then sent trimmed and lower-cased (what HubSpot itself does), nothing
+  else: an internationalised domain stays in the form the source holds (``xn--`` or Unicode),
+  a quoted local part, a plus-address, a non-ASCII local part are sent as they are.
+- ``phone``: parsed for the region and sent in E.164 (``+14155550100``); an extension is kept
+  (``+14155550100 ext. 12``).
+- ``date``: the calendar date the value shows (a datetime's own date, in its own offset).
+- ``datetime``: the instant in UTC, to the millisecond (HubSpot's precision); a value without
+  an offset is taken as UTC.
+- ``bool``: ``true``/``false`` from 1/0, yes/no, true/false, on/off, t/f, y/n.
+- ``number``: plain decimal digits, trailing zeros of a fraction dropped (``1.50`` -> ``1.5``).
+- ``map``: the mapped value; ``truncate``: the first N characters; ``string``: the text form.
+- no transform: strings exactly as stored; other types in HubSpot's wire form
+  (``to_hubspot_string``).
 """
 
 from __future__ import annotations
@@ -57,11 +74,12 @@ def _upper(value: Any, _arg: Any) -> Any:
 def _email(value: Any, _arg: Any) -> str:
     text = _text(value).strip()
     try:
-        result = validate_email(text, check_deliverability=False)
+        # validation only: its normalised form (Unicode domains, NFC) is not what the source holds
+        validate_email(text, check_deliverability=False, allow_quoted_local=True)
     except EmailNotValidError as err:
         raise _reject(f"invalid email: {err}") from None
     # lower-cased as a whole: HubSpot matches and stores emails case-insensitively
-    return result.normalized.lower()
+    return text.lower()
 
 
 def _phone(value: Any, arg: Any) -> str:
@@ -73,7 +91,8 @@ def _phone(value: Any, arg: Any) -> str:
         raise _reject(f"not a phone number (region {region})") from None
     if not phonenumbers.is_valid_number(number):
         raise _reject(f"invalid phone number for region {region}")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return f"{e164} ext. {number.extension}" if number.extension else e164
 
 
 def _as_datetime(value: Any) -> dt.datetime:
@@ -95,14 +114,22 @@ def _as_datetime(value: Any) -> dt.datetime:
 
 
 def _date(value: Any, _arg: Any) -> str:
-    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()  # the date it shows, not the UTC date of the instant
+    if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, str) and len(value.strip()) == 10:
         try:
             return dt.date.fromisoformat(value.strip()).isoformat()
         except ValueError:
             raise _reject(f"{value!r} is not a YYYY-MM-DD date") from None
-    return _as_datetime(value).date().isoformat()
+    if isinstance(value, str):
+        text = value.strip().replace("Z", "+00:00")
+        try:
+            return dt.datetime.fromisoformat(text).date().isoformat()
+        except ValueError:
+            raise _reject(f"{value!r} is not an ISO 8601 date or datetime") from None
+    raise _reject(f"{type(value).__name__} value cannot be read as a date")
 
 
 def _datetime(value: Any, _arg: Any) -> str:
