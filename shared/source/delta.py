@@ -33,3 +33,8 @@ class DeltaSource(Protocol):
     def resume_point(self, last: Position) -> Position:
         """Where the next run starts once a delta was read to its end at ``last``."""
         ...
+
+    def match_groups(self, prop: str) -> dict[str, list[Key]] | None:
+        """Rows of the whole table sharing a value of the mapped property ``prop`` (value -> keys),
+        so the planner can decide who owns it before anything is sent; None when unknown."""
+        ...

@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
 from shared.errors import SourceError
-from shared.keys import Position, decode_version
+from shared.keys import Key, Position, decode_version
 from shared.redaction import first_line
 from shared.source import mssql
 from shared.source.delta import DeltaRow
@@ -113,3 +113,6 @@ class WatermarkDelta:
         """A finished timestamp delta resumes from its last timestamp, not (timestamp, key): rows
         committed later with that same timestamp and a smaller key are read again next run."""
         return Position(last.version, None) if self.kind == "timestamp" else last
+
+    def match_groups(self, prop: str) -> dict[str, list[Key]] | None:
+        return self.table.match_groups(prop)

@@ -15,9 +15,10 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Column, MetaData, Table, and_, false, or_, select
+from sqlalchemy import Column, MetaData, String, Table, and_, false, func, or_, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError, NoSuchTableError, SQLAlchemyError
+from sqlalchemy.sql.elements import ColumnElement
 
 from shared.config import ObjectConfig
 from shared.errors import SourceError
@@ -121,6 +122,54 @@ class SourceTable:
         else:
             cond = or_(*(and_(*(c == v for c, v in zip(self.key_cols, k, strict=True))) for k in keys))
         return select(*cols).where(cond)
+
+    def match_expression(self, prop: str) -> ColumnElement[Any] | None:
+        """A mapped property's value as HubSpot compares it, computed in SQL; None when its
+        transforms have no SQL equivalent (the worker's claims still keep rows apart)."""
+        spec = self.obj.fields.get(prop)
+        if spec is None or spec.column is None:
+            return None
+        expr: ColumnElement[Any] = self.columns[spec.column]
+        names = [t.name for t in spec.transforms]
+        for transform in spec.transforms:
+            if transform.name in ("trim", "email"):
+                expr = func.trim(expr)
+            if transform.name in ("lower", "email"):
+                expr = func.lower(expr)
+            elif transform.name == "upper":
+                expr = func.upper(expr)
+            elif transform.name not in ("trim", "string"):
+                return None
+        lowered = bool({"lower", "email"} & set(names))
+        return func.lower(expr) if prop == "email" and not lowered else expr
+
+    def match_groups_statement(self, prop: str):  # type: ignore[no-untyped-def]
+        """Keys and values of the rows whose ``prop`` value another row shares; None when that
+        value cannot be computed in SQL."""
+        expr = self.match_expression(prop)
+        if expr is None:
+            return None
+        present = expr.is_not(None)
+        if isinstance(self.columns[self.obj.fields[prop].column or ""].type, String):
+            present = and_(present, expr != "")
+        shared_values = select(expr).where(present).group_by(expr).having(func.count() > 1)
+        return select(*self.key_cols, expr.label("match_value")).where(expr.in_(shared_values))
+
+    def match_groups(self, prop: str) -> dict[str, list[Key]] | None:
+        """Rows that share a value of ``prop`` (value -> their keys), read in one query over the
+        whole table; None when the value cannot be computed in SQL."""
+        stmt = self.match_groups_statement(prop)
+        if stmt is None:
+            return None
+        groups: dict[str, list[Key]] = {}
+        try:
+            with self.engine.connect() as conn:
+                for r in conn.execute(stmt).mappings():
+                    groups.setdefault(str(r["match_value"]), []).append(tuple(r[c.name] for c in self.key_cols))
+        except SQLAlchemyError as err:
+            raise SourceError(f"object {self.obj.name!r}: looking for rows sharing {prop} failed: "
+                              f"{first_line(err)}") from None
+        return groups
 
     def delta_row(self, r: Mapping[str, Any], full_rows: bool) -> DeltaRow:
         key = tuple(r[c.name] for c in self.key_cols)

@@ -5,6 +5,8 @@
 - ``batches``: per queued batch, its status and last error (joined to poison messages).
 - ``records``: per source row, its HubSpot id, the hash of the last payload HubSpot accepted,
   the source version, the last outcome and its reason.
+- ``claims``: per HubSpot object type, unique property and value, the source row that holds it
+  (``held``: HubSpot has it) or is sending it; two rows can never claim one record.
 - ``poison``: messages that kept failing, stored durably until replayed.
 
 They live in the source database, in their own schema (or with a table prefix on SQLite).
@@ -17,6 +19,7 @@ import datetime as dt
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Index,
@@ -91,6 +94,17 @@ def build_metadata(schema: str | None, prefix: str) -> MetaData:
     )
     Index(f"ix_{prefix}records_id_value", records.c.object_name, records.c.id_value)
     Index(f"ix_{prefix}records_outcome", records.c.object_name, records.c.last_outcome)
+    claims = Table(
+        f"{prefix}claims", md,
+        Column("object_type", String(64), primary_key=True),
+        Column("property", String(100), primary_key=True),
+        Column("value", Unicode(450), primary_key=True),
+        Column("object_name", String(64), nullable=False),
+        Column("source_key", Unicode(400), nullable=False),
+        Column("held", Boolean, nullable=False),
+        Column("claimed_at", DateTime, nullable=False),
+    )
+    Index(f"ix_{prefix}claims_owner", claims.c.object_name, claims.c.source_key)
     Table(
         f"{prefix}poison", md,
         Column("id", Integer, primary_key=True, autoincrement=True),
@@ -128,6 +142,7 @@ class StateTables:
         self.batches = t[f"{key}{prefix}batches"]
         self.records = t[f"{key}{prefix}records"]
         self.poison = t[f"{key}{prefix}poison"]
+        self.claims = t[f"{key}{prefix}claims"]
 
     # -- schema --
 

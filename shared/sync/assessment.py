@@ -6,10 +6,13 @@ a run would do: the same mapping, validation, hash skip and duplicate-claim rule
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from typing import Any
 
 from shared.config import ObjectConfig
 from shared.errors import RecordRejected
+from shared.keys import key_from_json
 from shared.mapping.data_validator import PortalSchema
 from shared.mapping.field_mapper import MappedRecord, map_row
 from shared.source.delta import DeltaRow
@@ -103,18 +106,62 @@ def assess(
     return settled, tally, candidates
 
 
-def split_duplicates(obj: ObjectConfig, candidates: list[Candidate],
-                     owners: dict[str, str]) -> tuple[list[Candidate], list[tuple[Candidate, str]]]:
-    """Two source rows may not claim one HubSpot record (it would flip between them): keep the
-    first claim, in this batch or already recorded (``owners``: id value -> source key)."""
-    seen: dict[str, str] = {}
+Slot = tuple[str, str]  # (unique property, its value as HubSpot compares it)
+Owner = tuple[str, str]  # (object name, source key)
+
+
+def unique_properties(obj: ObjectConfig, schema: PortalSchema) -> list[str]:
+    """The mapped properties HubSpot keeps unique: the id property, a contact's email, and any
+    the portal marks unique. Two source rows may not share a value of any of them."""
+    props = [obj.id_property]
+    for name in obj.fields:
+        definition = schema.properties.get(name)
+        is_email = name == "email" and obj.object_type == "contacts"
+        if name != obj.id_property and (is_email or (definition is not None and definition.unique)):
+            props.append(name)
+    return props
+
+
+def match_value(prop: str, value: str) -> str:
+    """A unique value as HubSpot compares it: emails case-insensitively, the rest exactly."""
+    return value.lower() if prop == "email" else value
+
+
+def slots_of(props: list[str], c: Candidate) -> list[Slot]:
+    return [(p, match_value(p, c.mapped.properties[p])) for p in props if c.mapped.properties.get(p)]
+
+
+def key_order(source_key: str) -> tuple[Any, ...]:
+    """Sorts source keys as their values sort (numbers numerically), for "the lowest key wins"."""
+    key = key_from_json(source_key)
+    if key is None:
+        return ((2, source_key),)
+    return tuple((0, v) if isinstance(v, int | float) and not isinstance(v, bool) else (1, str(v)) for v in key)
+
+
+def describe_owner(obj: ObjectConfig, owner: Owner) -> str:
+    name, key = owner
+    return f"source key {key}" if name == obj.name else f"object {name!r}, source key {key}"
+
+
+def pick_owners(obj: ObjectConfig, props: list[str], candidates: list[Candidate],
+                owners: Mapping[Slot, Owner]) -> tuple[list[Candidate], list[tuple[Candidate, str]]]:
+    """Two source rows may not write one HubSpot record (it would flip between them). A unique
+    value belongs to the row that holds it already (``owners``), else to the lowest key among
+    the rows sharing it here; every other row is rejected, naming the owner."""
+    taken: dict[Slot, Owner] = dict(owners)
     kept, duplicates = [], []
-    for c in candidates:
-        other = seen.get(c.norm_id) or owners.get(c.norm_id)
-        if other is not None and other != c.source_key:
-            duplicates.append((c, f"{obj.id_property} {c.mapped.id_value!r} is already synced from source key "
-                                  f"{other}; each HubSpot record can have only one source row"))
+    for c in sorted(candidates, key=lambda c: key_order(c.source_key)):
+        me = (obj.name, c.source_key)
+        slots = slots_of(props, c)
+        clash = next(((slot, taken[slot]) for slot in slots if taken.get(slot, me) != me), None)
+        if clash is not None:
+            (prop, value), owner = clash
+            duplicates.append((c, f"{prop} {c.mapped.properties[prop]!r} is already synced from "
+                                  f"{describe_owner(obj, owner)}; each HubSpot record can have only one source row "
+                                  "(the row that synced it first keeps it, else the lowest key)"))
             continue
-        seen[c.norm_id] = c.source_key
+        taken.update((slot, me) for slot in slots)
         kept.append(c)
-    return kept, duplicates
+    order = {id(c): i for i, c in enumerate(candidates)}
+    return sorted(kept, key=lambda c: order[id(c)]), duplicates

@@ -30,8 +30,16 @@ from shared.hubspot.schema_cache import SchemaCache
 from shared.keys import key_to_json
 from shared.queue.messages import BatchMessage
 from shared.source.table import TableCache
-from shared.state import RecordState, StateStore
-from shared.sync.assessment import BatchCounts, Candidate, assess, normalise_id_value, split_duplicates
+from shared.state import Claim, RecordState, StateStore
+from shared.sync.assessment import (
+    BatchCounts,
+    Candidate,
+    assess,
+    normalise_id_value,
+    pick_owners,
+    slots_of,
+    unique_properties,
+)
 from shared.sync_logger import log_event
 
 log = logging.getLogger("hubsync.worker")
@@ -95,11 +103,15 @@ class BatchStep:
         self.counts = BatchCounts()
         self.prior: dict[str, RecordState] = {}
         self.refused: set[str] = set()
+        self.props: list[str] = []  # the unique properties this object's rows claim
 
     def save(self, states: list[RecordState]) -> None:
         """Record outcomes and count them once per run, however often the batch is delivered."""
         if not states:
             return
+        rejected = [st.source_key for st in states if st.last_outcome == "rejected"]
+        if rejected:  # what a rejected row only asked for is free again
+            self.w.state.release_unheld(self.obj.object_type, self.obj.name, rejected)
         refused = self.w.state.save_records(self.obj.name, states, self.msg.run_id)
         self.refused.update(refused)
         counts: dict[str, int] = {}
@@ -161,7 +173,7 @@ class UpsertBatch(BatchStep):
         for st in settled:
             if st.last_outcome == "rejected":
                 self.log_rejection(st.source_key, st.reason or "")
-        candidates = self._drop_duplicates(candidates, settled)
+        candidates = self._claim(candidates, settled, unique_properties(obj, schema))
         self.save(settled)
 
         updates = [c for c in candidates if c.hubspot_id]
@@ -171,9 +183,21 @@ class UpsertBatch(BatchStep):
             c.hubspot_id = None  # deleted or merged in HubSpot: match again by id_property
         self._send(upserts + gone, by_id=False)
 
-    def _drop_duplicates(self, candidates: list[Candidate], settled: list[RecordState]) -> list[Candidate]:
-        owners = self.w.state.owners_of(self.obj.name, [c.norm_id for c in candidates])
-        kept, duplicates = split_duplicates(self.obj, candidates, owners)
+    def _claim(self, candidates: list[Candidate], settled: list[RecordState], props: list[str]) -> list[Candidate]:
+        """Claim every unique value a candidate will send; a value another row holds or claimed
+        first rejects this row, without a HubSpot call (shared/state/claims.py)."""
+        obj, state = self.obj, self.w.state
+        self.props = props
+        recorded = state.owners_of(obj.name, [c.norm_id for c in candidates])  # synced before claims existed
+        owners = {(obj.id_property, value): (obj.name, key) for value, key in recorded.items()}
+        kept, duplicates = pick_owners(obj, props, candidates, owners)
+        conflicts = state.claim(obj.object_type, [Claim(p, v, obj.name, c.source_key)
+                                                  for c in kept for p, v in slots_of(props, c)])
+        if conflicts:
+            kept, lost = pick_owners(obj, props, kept, {slot: (cl.object_name, cl.source_key)
+                                                        for slot, cl in conflicts.items()})
+            duplicates += lost
+        state.release_unheld(obj.object_type, obj.name, [c.source_key for c, _ in duplicates])
         settled.extend(self.reject(c.source_key, reason) for c, reason in duplicates)
         return kept
 
@@ -224,6 +248,8 @@ class UpsertBatch(BatchStep):
             states.append(RecordState(c.source_key, result.hubspot_id, c.norm_id, c.mapped.payload_hash,
                                       c.mapped.version, "created" if new else "updated"))
         self.save(states)
+        self.w.state.hold(self.obj.object_type, self.obj.name,
+                          {c.source_key: slots_of(self.props, c) for c, result in matched if result is not None})
         if lost:
             raise RetryableError(f"HubSpot's answer left out {len(lost)} input(s) ({', '.join(lost[:5])}); "
                                  "retrying the batch")

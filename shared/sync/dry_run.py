@@ -14,7 +14,15 @@ from shared.config import ObjectConfig
 from shared.keys import key_to_json
 from shared.mapping.data_validator import PortalSchema
 from shared.runtime import Runtime
-from shared.sync.assessment import BatchCounts, Candidate, assess, normalise_id_value, split_duplicates
+from shared.sync.assessment import (
+    BatchCounts,
+    Candidate,
+    assess,
+    normalise_id_value,
+    pick_owners,
+    slots_of,
+    unique_properties,
+)
 
 
 @dataclass
@@ -43,7 +51,7 @@ def preview(rt: Runtime, obj: ObjectConfig, schema: PortalSchema, sample: int = 
         rows = {key_to_json(r.key): r for r in page}
         known = rt.state.get_records(obj.name, list(rows))
         settled, tally, candidates = assess(obj, schema, list(rows), rows, known)
-        candidates = _drop_duplicates(rt, obj, candidates, out)
+        candidates = _drop_duplicates(rt, obj, schema, candidates, out)
         out.counts.unchanged += tally["unchanged"]
         out.counts.rejected += tally["rejected"]
         out.counts.missing += tally["missing"]
@@ -57,11 +65,16 @@ def preview(rt: Runtime, obj: ObjectConfig, schema: PortalSchema, sample: int = 
     return out
 
 
-def _drop_duplicates(rt: Runtime, obj: ObjectConfig, candidates: list[Candidate],
+def _drop_duplicates(rt: Runtime, obj: ObjectConfig, schema: PortalSchema, candidates: list[Candidate],
                      out: ObjectPreview) -> list[Candidate]:
-    """As the worker does: two rows may not claim one HubSpot record."""
-    owners = rt.state.owners_of(obj.name, [c.norm_id for c in candidates])
-    kept, duplicates = split_duplicates(obj, candidates, owners)
+    """As the worker does: two rows may not write one HubSpot record (read-only: nothing is claimed)."""
+    props = unique_properties(obj, schema)
+    recorded = rt.state.owners_of(obj.name, [c.norm_id for c in candidates])
+    owners = {(obj.id_property, value): (obj.name, key) for value, key in recorded.items()}
+    for prop in props:
+        held = rt.state.holders(obj.object_type, prop, [v for c in candidates for p, v in slots_of(props, c) if p == prop])
+        owners.update({(prop, value): (cl.object_name, cl.source_key) for value, cl in held.items()})
+    kept, duplicates = pick_owners(obj, props, candidates, owners)
     out.counts.rejected += len(duplicates)
     out.rejections.extend((c.source_key, reason) for c, reason in duplicates[: max(0, 20 - len(out.rejections))])
     return kept

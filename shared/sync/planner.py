@@ -22,6 +22,7 @@ from shared.queue.backends import MessageTooLarge, Queue
 from shared.queue.messages import MAX_BODY_BYTES, BatchMessage, KeyRef
 from shared.source.delta import DeltaRow, DeltaSource
 from shared.state import RecordState, StateStore
+from shared.sync.assessment import describe_owner, key_order
 from shared.sync_logger import log_event
 
 log = logging.getLogger("hubsync.planner")
@@ -119,8 +120,14 @@ class Planner:
         source = self.delta_for(obj)
         plan = ObjectPlan(obj.name)
         after = None if full else self.state.get_position(obj.name)
+        losers: dict[str, str] | None = None
         for page in source.iter_delta(after, self.config.source.page_size):
-            for msg, rows in pack_messages(run_id, obj, page, plan.batches + plan.too_large):
+            if losers is None:  # only when something changed: one query per unique property
+                losers = self._duplicate_losers(obj, source)
+            sendable = [r for r in page if key_to_json(r.key) not in losers]
+            if len(sendable) < len(page):
+                self._reject_duplicates(run_id, obj, [r for r in page if key_to_json(r.key) in losers], losers)
+            for msg, rows in pack_messages(run_id, obj, sendable, plan.batches + plan.too_large):
                 if msg is None:
                     self._reject_unqueueable(run_id, obj, rows[0])
                     plan.too_large += 1
@@ -178,6 +185,43 @@ class Planner:
         self.state.add_counts(run_id, rows_read=len(rows), batches=sent)
         plan.rows += len(rows)
         log_event(log, logging.INFO, "retries_planned", run_id=run_id, object=obj.name, rows=len(rows))
+
+    def _duplicate_losers(self, obj: ObjectConfig, source: DeltaSource) -> dict[str, str]:
+        """Rows sharing a unique value with another row of the table, decided before anything is
+        sent: the value belongs to the row that holds it in HubSpot already, else to the lowest
+        key; every other row is rejected with a reason naming the owner (source key -> reason).
+        The worker's claims apply the same rule to what this cannot see."""
+        props = [obj.id_property]
+        if obj.object_type == "contacts" and "email" in obj.fields and obj.id_property != "email":
+            props.append("email")
+        losers: dict[str, str] = {}
+        for prop in props:
+            groups = source.match_groups(prop)
+            if not groups:
+                continue
+            held = {v: c for v, c in self.state.holders(obj.object_type, prop, groups).items() if c.held}
+            recorded = self.state.owners_of(obj.name, list(groups)) if prop == obj.id_property else {}
+            for value, keys in groups.items():
+                members = [key_to_json(k) for k in keys]
+                owner = ((held[value].object_name, held[value].source_key) if value in held
+                         else (obj.name, recorded[value]) if value in recorded
+                         else (obj.name, min(members, key=key_order)))
+                for member in members:
+                    if (obj.name, member) != owner and member not in losers:
+                        losers[member] = (f"{prop} {value!r} is already synced from {describe_owner(obj, owner)}; "
+                                          "each HubSpot record can have only one source row (the row that synced "
+                                          "it first keeps it, else the lowest key)")
+        self.state.release_unheld(obj.object_type, obj.name, losers)
+        return losers
+
+    def _reject_duplicates(self, run_id: str, obj: ObjectConfig, rows: list[DeltaRow], losers: dict[str, str]) -> None:
+        states = [RecordState(key_to_json(r.key), None, None, None, None, "rejected", losers[key_to_json(r.key)])
+                  for r in rows]
+        self.state.save_records(obj.name, states, run_id)
+        self.state.add_counts(run_id, rejected=len(states))
+        for st in states:
+            log_event(log, logging.WARNING, "record_rejected", run_id=run_id, object=obj.name,
+                      source_key=st.source_key[:80], reason=st.reason)
 
     def _reject_unqueueable(self, run_id: str, obj: ObjectConfig, row: DeltaRow) -> None:
         kj = key_to_json(row.key)

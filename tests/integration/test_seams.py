@@ -38,6 +38,9 @@ class ListDelta:
     def resume_point(self, last: Position) -> Position:
         return Position(encode_version("integer", int(last.version) + 1000), None)
 
+    def match_groups(self, prop: str) -> None:
+        return None  # this source cannot tell which rows share a value; the worker's claims still can
+
 
 def test_the_planner_takes_any_delta_source_and_saves_its_resume_point(tmp_path) -> None:
     config = config_for()

@@ -222,7 +222,8 @@ def test_rowversion_type_compiles_for_sql_server() -> None:
 # -- state DDL --
 
 
-EXPECTED_TABLES = ["hubsync_watermarks", "hubsync_runs", "hubsync_batches", "hubsync_records", "hubsync_poison"]
+EXPECTED_TABLES = ["hubsync_watermarks", "hubsync_runs", "hubsync_batches", "hubsync_records", "hubsync_claims",
+                   "hubsync_poison"]
 
 
 def _mock_engine() -> Any:
@@ -243,7 +244,7 @@ def test_state_store_ddl_for_sql_server() -> None:
     assert "PRIMARY KEY (object_name, source_key)" in ddl
     assert "id INTEGER NOT NULL IDENTITY" in ddl
     assert "rows_read BIGINT NOT NULL" in ddl
-    assert ddl.count(";") == 1 + len(EXPECTED_TABLES) + 3  # schema, tables, three indexes
+    assert ddl.count(";") == 1 + len(EXPECTED_TABLES) + 4  # schema, tables, four indexes
 
 
 def test_state_store_ddl_with_another_schema_and_prefix() -> None:
@@ -300,3 +301,17 @@ def test_sql_server_constants() -> None:
     expected = "SELECT MIN_ACTIVE_ROWVERSION() AS [MIN_ACTIVE_ROWVERSION_1]"
     assert tsql(sa.select(hubsync_mssql.min_active_rowversion())) == expected
     assert tsql(sa.select(hubsync_mssql.current_rowversion_literal())) == "SELECT @@DBTS"
+
+
+def test_rows_sharing_an_email_are_found_in_one_grouped_query(engine: sa.Engine) -> None:
+    obj = parse_config({"objects": [{
+        "name": "contacts", "object_type": "contacts", "table": "dbo.Customers", "key": ["CustomerId"],
+        "watermark": {"column": "RowVer", "kind": "rowversion"}, "id_property": "email",
+        "fields": {"email": {"column": "Email", "transform": ["email"]}, "firstname": {"column": "FirstName"}},
+    }]}).objects[0]
+    customers_metadata("Customers", False, "rowversion").create_all(engine)
+    table = SourceTable(engine, obj)
+    sql = tsql(table.match_groups_statement("email"))
+    assert sql.startswith('SELECT dbo.[Customers].[CustomerId], lower(trim(dbo.[Customers].[Email])) AS match_value')
+    assert "GROUP BY lower(trim(dbo.[Customers].[Email])) HAVING count(*) > :count_1" in sql
+    assert table.match_groups_statement("firstname") is not None  # no transform: the column itself
