@@ -21,6 +21,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "delta_read": ([], ["--rows", "20000", "--small", "5000"]),
     "end_to_end": ([], ["--rows", "1000", "--workers", "1,4", "--pg-workers", "4", "--budget-rows", "0"]),
     "azurite_queue": ([], ["--messages", "100"]),
+    "conflicts": ([], ["--rows", "1000"]),
 }
 
 

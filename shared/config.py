@@ -66,6 +66,10 @@ class ObjectConfig(_Strict):
     id_property: str = Field(description="HubSpot property used to match records: 'email' or a unique one.")
     fields: dict[str, FieldSpec] = Field(min_length=1)
     null_values: Literal["clear", "omit"] = "clear"
+    on_existing: Literal["adopt", "reject"] = Field(
+        default="adopt",
+        description="A HubSpot record this sync did not make already holds a row's unique value (a contact's "
+                    "email made by a form or an import): adopt it (write the row onto it) or reject the row.")
     phone_region: str = "US"
     batch_size: int = Field(default=100, ge=1, le=100)
     enabled: bool = True

@@ -83,11 +83,20 @@ class QueueUnavailable(RetryableError):
 
 
 class BatchValidationError(HubsyncError):
-    """HubSpot refused a whole batch because at least one input was invalid (HTTP 400, 409, 207)."""
+    """HubSpot refused a whole batch because at least one input was invalid (HTTP 400, 409, 207).
 
-    def __init__(self, message: str, status: int = 400, category: str | None = None) -> None:
+    For a conflict (409) ``existing_id`` is the record HubSpot says already holds a unique value,
+    and ``conflict_property``/``conflict_value`` name it when HubSpot's message does (a contact's
+    email conflict names neither: "Contact already exists. Existing ID: N")."""
+
+    def __init__(self, message: str, status: int = 400, category: str | None = None,
+                 existing_id: str | None = None, conflict_property: str | None = None,
+                 conflict_value: str | None = None) -> None:
         self.status = status
         self.category = category
+        self.existing_id = existing_id
+        self.conflict_property = conflict_property
+        self.conflict_value = conflict_value
         super().__init__(message)
 
 

@@ -149,7 +149,7 @@ def assert_converged(rt: Runtime, emulator: Any, table: sa.Table, object_name: s
             assert rec.reason, f"{kj}: rejected without a reason"
             tally["rejected"] += 1
             continue
-        assert rec.last_outcome in ("created", "updated", "unchanged"), f"{kj}: {rec.last_outcome} {rec.reason}"
+        assert rec.last_outcome in ("created", "updated", "adopted", "unchanged"), f"{kj}: {rec.last_outcome} {rec.reason}"
         assert rec.hubspot_id in hub, f"{kj}: HubSpot record {rec.hubspot_id} does not exist"
         assert rec.source_version == version, f"{kj}: state holds version {rec.source_version}, row has {version}"
         claimed.add(rec.hubspot_id)

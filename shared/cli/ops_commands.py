@@ -44,7 +44,8 @@ def status(config: ConfigOpt = None,
         finished = f"{r['finished_at']:%H:%M:%S}" if r.get("finished_at") else "-"
         out.print(
             f"{r['run_id']}  {r['status']:<11} {r['started_at']:%Y-%m-%d %H:%M:%S}-{finished} UTC  "
-            f"read {r['rows_read']}  created {r['created']}  updated {r['updated']}  unchanged {r['unchanged']}  "
+            f"read {r['rows_read']}  created {r['created']}  updated {r['updated']}  adopted {r['adopted']}  "
+            f"unchanged {r['unchanged']}  "
             f"rejected {r['rejected']}  failed {r['failed']}  api calls {r['api_calls']}",
             highlight=False, markup=False,
         )

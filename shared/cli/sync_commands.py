@@ -60,11 +60,12 @@ def plan(config: ConfigOpt = None, obj: ObjectOpt = None,
         previews = [preview(rt, o, schemas[o.object_type], sample, full) for o in objects]
         target = _target(rt)
     table = Table(title=f"plan for {target} (dry run: nothing written)")
-    for col in ("object", "changed rows", "create", "update", "unchanged", "rejected", "missing"):
+    for col in ("object", "changed rows", "create", "update", "adopt", "unchanged", "rejected", "missing"):
         table.add_column(col, justify="right" if col != "object" else "left")
     for p in previews:
         n = p.counts
-        table.add_row(p.name, *(str(v) for v in (p.rows, n.created, n.updated, n.unchanged, n.rejected, n.missing)))
+        table.add_row(p.name, *(str(v) for v in (p.rows, n.created, n.updated, n.adopted, n.unchanged, n.rejected,
+                                                 n.missing)))
     out.print(table)
     for p in previews:
         for s in p.samples:
@@ -120,7 +121,7 @@ def _print_summary(run: dict[str, Any], drained: Any, config_path: str | None) -
     table = Table(title=f"run {run.get('run_id')} ({run.get('status')})", show_header=False)
     table.add_column("what")
     table.add_column("count", justify="right")
-    for name in ("rows_read", "batches", "created", "updated", "unchanged", "rejected", "failed", "missing",
+    for name in ("rows_read", "batches", "created", "updated", "adopted", "unchanged", "rejected", "failed", "missing",
                  "api_calls"):
         table.add_row(name.replace("_", " "), str(run.get(name, 0)))
     table.add_row("batches retried", str(drained.retried))

@@ -74,7 +74,9 @@ def classify_response(status: int, body: Any, headers: Mapping[str, str] | None 
                               retry_after=retry_after, status=status)
     if status == 404:
         return ConfigurationError(f"HubSpot answered 404 to {what}: {message or 'not found'}{tail}")
-    if status in (400, 409, 413, 414, 422) and category:
+    if status == 409 and category:
+        return conflict_error(f"{category}: {message}{tail}", message, status, category)
+    if status in (400, 413, 414, 422) and category:
         return BatchValidationError(f"{category}: {message}{tail}", status=status, category=category)
     if status in (400, 409, 413, 414, 422):
         # no HubSpot error body (a proxy, a gateway page): not evidence against any one row, so the
@@ -83,6 +85,21 @@ def classify_response(status: int, body: Any, headers: Mapping[str, str] | None 
                               status=status)
     return RetryableError(f"unexpected HubSpot answer {status} to {what}: {message}{tail}",
                           retry_after=retry_after, status=status)
+
+
+_EXISTING_ID = re.compile(r"Existing ID: (\d+)")
+_UNIQUE_VALUE = re.compile(r'with the value "(?P<value>.*)" for the unique property "(?P<prop>[^"]+)"')
+
+
+def conflict_error(text: str, message: str, status: int = 409, category: str | None = "CONFLICT") -> BatchValidationError:
+    """A 409 with what its message names: the record that already holds the value, and the
+    property and value when HubSpot says them."""
+    existing = _EXISTING_ID.search(message)
+    unique = _UNIQUE_VALUE.search(message)
+    return BatchValidationError(
+        text, status=status, category=category, existing_id=existing.group(1) if existing else None,
+        conflict_property=unique.group("prop") if unique else None,
+        conflict_value=unique.group("value") if unique else None)
 
 
 def _retry_after(value: str | None) -> float | None:

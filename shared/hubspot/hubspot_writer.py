@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from tenacity import Retrying, retry_if_exception, stop_after_attempt
 
 from shared.errors import Action, BatchValidationError, ConfigurationError, RetryableError, UnknownObjectType, judge
-from shared.hubspot.error_handler import classify_exception
+from shared.hubspot.error_handler import classify_exception, conflict_error
 from shared.hubspot.rate_budget import LocalRateBudget, RateBudget
 from shared.mapping.data_validator import PortalSchema, PropertyDef
 
@@ -157,7 +157,10 @@ class HubSpotWriter:
         if errors:
             # a 207 from batch/upsert: some inputs were refused; split the batch to find them
             first = errors[0]
-            raise BatchValidationError(f"{first.category}: {first.message}", status=207, category=first.category)
+            text = f"{first.category}: {first.message}"
+            if first.category == "CONFLICT":
+                raise conflict_error(text, first.message or "", 207)
+            raise BatchValidationError(text, status=207, category=first.category)
         return self._results(data, id_property, what="upsert")
 
     def update(self, object_type: str, items: Sequence[tuple[str, dict[str, str]]],

@@ -16,6 +16,7 @@ They live in the source database, in their own schema (or with a table prefix on
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -30,11 +31,12 @@ from sqlalchemy import (
     Unicode,
     UnicodeText,
     inspect,
+    text,
 )
 from sqlalchemy.dialects import mssql as mssql_types
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.schema import CreateIndex, CreateSchema, CreateTable
+from sqlalchemy.schema import CreateColumn, CreateIndex, CreateSchema, CreateTable
 
 from shared.errors import ConfigurationError, SourceError
 from shared.redaction import first_line
@@ -43,7 +45,8 @@ from shared.source.engine import guard
 # NVARCHAR(max) on SQL Server (UnicodeText alone may compile to the deprecated NTEXT)
 LONG_TEXT = UnicodeText().with_variant(mssql_types.NVARCHAR(None), "mssql")
 
-COUNTERS = ("rows_read", "batches", "created", "updated", "unchanged", "rejected", "failed", "missing", "api_calls")
+COUNTERS = ("rows_read", "batches", "created", "updated", "adopted", "unchanged", "rejected", "failed", "missing",
+            "api_calls")
 
 
 def utcnow() -> dt.datetime:
@@ -65,7 +68,7 @@ def build_metadata(schema: str | None, prefix: str) -> MetaData:
         Column("status", String(16), nullable=False),
         Column("started_at", DateTime, nullable=False),
         Column("finished_at", DateTime),
-        *(Column(name, BigInteger, nullable=False, default=0) for name in COUNTERS),
+        *(Column(name, BigInteger, nullable=False, default=0, server_default=text("0")) for name in COUNTERS),
         Column("error", LONG_TEXT),
     )
     Table(
@@ -158,13 +161,28 @@ class StateTables:
         return "\n\n".join(statements) + "\n"
 
     def init_db(self) -> None:
+        """Create the schema and the tables, and add the columns a newer hubsync needs to
+        tables an older one created (never dropping or changing anything)."""
         try:
             with self.engine.begin() as conn:
                 if self.schema and self.schema not in inspect(conn).get_schema_names():
                     conn.execute(CreateSchema(self.schema))
                 self.metadata.create_all(conn)
+                for table, column in self._missing_columns(inspect(conn)):
+                    definition = str(CreateColumn(column).compile(dialect=self.engine.dialect)).strip()
+                    name = self.engine.dialect.identifier_preparer.format_table(table)
+                    conn.execute(text(f"ALTER TABLE {name} ADD {definition}"))
         except SQLAlchemyError as err:
             raise SourceError(f"creating hubsync's state tables failed: {first_line(err)}") from None
+
+    def _missing_columns(self, inspector: Any) -> list[tuple[Table, Column[Any]]]:
+        existing = set(inspector.get_table_names(schema=self.schema))
+        missing = []
+        for table in self.metadata.sorted_tables:
+            if table.name in existing:
+                have = {c["name"] for c in inspector.get_columns(table.name, schema=self.schema)}
+                missing += [(table, c) for c in table.columns if c.name not in have]
+        return missing
 
     def check(self, hint: str = "hubsync init-db") -> None:
         """Raise ConfigurationError naming the fix when the state tables are missing."""
@@ -173,8 +191,14 @@ class StateTables:
         except SQLAlchemyError as err:
             raise SourceError(f"cannot inspect the state schema: {first_line(err)}") from None
         missing = [t.name for t in self.metadata.sorted_tables if t.name not in existing]
+        where = f"schema {self.schema!r}" if self.schema else "the database"
         if missing:
-            where = f"schema {self.schema!r}" if self.schema else "the database"
             raise ConfigurationError(
                 f"hubsync's state tables are missing from {where} ({', '.join(missing)}): run `{hint}`"
+            )
+        columns = [f"{t.name}.{c.name}" for t, c in self._missing_columns(inspect(self.engine))]
+        if columns:
+            raise ConfigurationError(
+                f"hubsync's state tables in {where} were made by an older hubsync and lack "
+                f"{', '.join(columns)}: run `{hint}` to add them (nothing is dropped or changed)"
             )

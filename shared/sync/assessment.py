@@ -25,6 +25,7 @@ class BatchCounts:
 
     created: int = 0
     updated: int = 0
+    adopted: int = 0  # matched a HubSpot record this sync had not made (a form, an import, a person)
     unchanged: int = 0
     rejected: int = 0
     failed: int = 0

@@ -30,12 +30,12 @@ from shared.hubspot.schema_cache import SchemaCache
 from shared.keys import key_to_json
 from shared.queue.messages import BatchMessage
 from shared.source.table import TableCache
-from shared.state import Claim, RecordState, StateStore
+from shared.state import COUNTERS, Claim, RecordState, StateStore
 from shared.sync.assessment import (
     BatchCounts,
     Candidate,
     assess,
-    normalise_id_value,
+    match_value,
     pick_owners,
     slots_of,
     unique_properties,
@@ -47,8 +47,7 @@ log = logging.getLogger("hubsync.worker")
 
 def log_run_done(state: StateStore, run_id: str) -> None:
     run = state.get_run(run_id) or {}
-    counts = {k: run.get(k) for k in ("rows_read", "batches", "created", "updated", "unchanged", "rejected",
-                                      "failed", "missing", "api_calls")}
+    counts = {k: run.get(k) for k in COUNTERS}
     log_event(log, logging.INFO, "run_done", run_id=run_id, status=run.get("status"), **counts)
 
 
@@ -87,8 +86,8 @@ class Worker:
         return run.counts
 
 
-_COUNTED = {"created": "created", "updated": "updated", "unchanged": "unchanged", "rejected": "rejected",
-            "missing": "missing"}
+_COUNTED = {"created": "created", "updated": "updated", "adopted": "adopted", "unchanged": "unchanged",
+            "rejected": "rejected", "missing": "missing"}
 MAX_PASSES = 3
 
 
@@ -178,10 +177,10 @@ class UpsertBatch(BatchStep):
 
         updates = [c for c in candidates if c.hubspot_id]
         upserts = [c for c in candidates if not c.hubspot_id]
-        gone = self._send(updates, by_id=True)
+        gone = self._send(updates, BY_ID)
         for c in gone:
             c.hubspot_id = None  # deleted or merged in HubSpot: match again by id_property
-        self._send(upserts + gone, by_id=False)
+        self._send(upserts + gone, obj.id_property)
 
     def _claim(self, candidates: list[Candidate], settled: list[RecordState], props: list[str]) -> list[Candidate]:
         """Claim every unique value a candidate will send; a value another row holds or claimed
@@ -201,52 +200,107 @@ class UpsertBatch(BatchStep):
         settled.extend(self.reject(c.source_key, reason) for c, reason in duplicates)
         return kept
 
-    def _send(self, items: list[Candidate], by_id: bool) -> list[Candidate]:
-        """Send in chunks, splitting a refused chunk to isolate bad records; returns records
-        whose HubSpot id no longer exists (update only)."""
+    def _send(self, items: list[Candidate], via: str) -> list[Candidate]:
+        """Send in chunks of at most one HubSpot batch; returns records whose HubSpot id no longer
+        exists (updates by id only)."""
         gone: list[Candidate] = []
         size = self.obj.batch_size
         for start in range(0, len(items), size):
-            gone += self._send_chunk(items[start:start + size], by_id)
+            gone += self._send_chunk(items[start:start + size], via, frozenset())
         return gone
 
-    def _send_chunk(self, chunk: list[Candidate], by_id: bool) -> list[Candidate]:
+    def _send_chunk(self, chunk: list[Candidate], via: str, tried: frozenset[str]) -> list[Candidate]:
+        """One call: an update by record id (``via`` BY_ID) or an upsert matched on the property
+        ``via``. A conflict HubSpot names is resolved with one more call; any other refusal of
+        the whole batch is split in halves until the bad record is isolated."""
         if not chunk:
             return []
         writer, obj = self.w.writer, self.obj
+        if via == obj.id_property and obj.on_existing == "reject" and not tried:
+            chunk = self._refuse_existing(chunk, via)
+            if not chunk:
+                return []
         try:
-            if by_id:
+            if via == BY_ID:
                 results, missing = writer.update(
                     obj.object_type, [(c.hubspot_id or "", c.mapped.properties) for c in chunk], obj.id_property)
             else:
-                results = writer.upsert(obj.object_type, obj.id_property,
-                                        [(c.mapped.id_value, c.mapped.properties) for c in chunk])
+                results = writer.upsert(obj.object_type, via, [(c.mapped.properties[via], c.mapped.properties)
+                                                               for c in chunk])
                 missing = set()
         except BatchValidationError as err:
+            prop = self._conflict_property(err, via, tried)
+            if prop is not None:
+                return self._resolve_conflict(chunk, via, prop, tried)
             if len(chunk) == 1:
                 self.save([self.reject(chunk[0].source_key, explain_rejection(str(err)))])
                 return []
             middle = len(chunk) // 2
-            return self._send_chunk(chunk[:middle], by_id) + self._send_chunk(chunk[middle:], by_id)
-        self._record(chunk, results, by_id, missing)
+            return self._send_chunk(chunk[:middle], via, tried) + self._send_chunk(chunk[middle:], via, tried)
+        self._record(chunk, results, via, missing)
         return [c for c in chunk if c.hubspot_id in missing]
 
-    def _record(self, chunk: list[Candidate], results: list[WriteResult], by_id: bool, missing: set[str]) -> None:
-        if by_id:
+    def _conflict_property(self, err: BatchValidationError, via: str, tried: frozenset[str]) -> str | None:
+        """The unique property of a record HubSpot says already exists, when it can be acted on:
+        a contact's email ("Contact already exists. Existing ID: N"), or the property a custom
+        unique value's conflict names."""
+        if via == BY_ID or err.category != "CONFLICT" or err.existing_id is None:
+            return None
+        prop = err.conflict_property or ("email" if self.obj.object_type == "contacts" else None)
+        if prop is None or prop == via or prop in tried or prop not in self.obj.fields:
+            return None
+        return prop
+
+    def _resolve_conflict(self, chunk: list[Candidate], via: str, prop: str, tried: frozenset[str]) -> list[Candidate]:
+        """Records holding some of the chunk's ``prop`` values exist in HubSpot already (a form, an
+        import, a person made them). ``on_existing: adopt`` sends the rows that have a ``prop``
+        value matched on it, so HubSpot writes them onto the existing records (one call, however
+        many conflict); ``reject`` reads which exist (one call) and rejects those rows. The rest
+        is sent as before."""
+        having = [c for c in chunk if c.mapped.properties.get(prop)]
+        rest = [c for c in chunk if not c.mapped.properties.get(prop)]
+        log_event(log, logging.INFO, "existing_records", run_id=self.msg.run_id, object=self.obj.name,
+                  batch_id=self.msg.batch_id, property=prop, action=self.obj.on_existing, rows=len(having))
+        if self.obj.on_existing == "reject":
+            return self._send_chunk(self._refuse_existing(having, prop) + rest, via, tried | {prop})
+        return self._send_chunk(having, prop, tried | {via}) + self._send_chunk(rest, via, tried | {prop})
+
+    def _refuse_existing(self, chunk: list[Candidate], prop: str) -> list[Candidate]:
+        """``on_existing: reject``: the rows whose ``prop`` value a HubSpot record already holds are
+        rejected (one batch read); the others are returned."""
+        values = [c.mapped.properties[prop] for c in chunk if c.mapped.properties.get(prop)]
+        found = self.w.writer.read(self.obj.object_type, values, [prop], id_property=prop) if values else {}
+        kept, refused = [], []
+        for c in chunk:
+            hit = found.get(match_value(prop, c.mapped.properties.get(prop) or ""))
+            if hit is None:
+                kept.append(c)
+            else:
+                refused.append(self.reject(c.source_key, (
+                    f"a {self.obj.object_type} record with {prop} {c.mapped.properties[prop]!r} already exists in "
+                    f"HubSpot (id {hit['id']}) and on_existing is reject: merge it by hand, or set on_existing: adopt")))
+        self.save(refused)
+        return kept
+
+    def _record(self, chunk: list[Candidate], results: list[WriteResult], via: str, missing: set[str]) -> None:
+        if via == BY_ID:
             by_key = {r.hubspot_id: r for r in results}
             matched = [(c, by_key.get(c.hubspot_id or "")) for c in chunk]
         else:
-            by_key = {normalise_id_value(self.obj, r.id_value or ""): r for r in results}
-            matched = [(c, by_key.get(c.norm_id)) for c in chunk]
+            by_key = {match_value(via, r.id_value or ""): r for r in results}
+            matched = [(c, by_key.get(match_value(via, c.mapped.properties[via]))) for c in chunk]
         states, lost = [], []
         for c, result in matched:
             if result is None:
-                if not by_id or c.hubspot_id not in missing:
+                if via != BY_ID or c.hubspot_id not in missing:
                     lost.append(c.source_key)
                 continue  # an update by id whose record is gone: retried by upsert
-            new = result.new and not by_id
+            outcome = "updated" if via == BY_ID else "created" if result.new else "adopted" if not c.hubspot_id else "updated"
+            if outcome == "adopted":
+                log_event(log, logging.INFO, "record_adopted", run_id=self.msg.run_id, object=self.obj.name,
+                          batch_id=self.msg.batch_id, source_key=c.source_key, hubspot_id=result.hubspot_id)
             states.append(RecordState(c.source_key, result.hubspot_id, c.norm_id, c.mapped.payload_hash,
-                                      c.mapped.version, "created" if new else "updated"))
+                                      c.mapped.version, outcome))
         self.save(states)
         self.w.state.hold(self.obj.object_type, self.obj.name,
                           {c.source_key: slots_of(self.props, c) for c, result in matched if result is not None})
@@ -254,6 +308,8 @@ class UpsertBatch(BatchStep):
             raise RetryableError(f"HubSpot's answer left out {len(lost)} input(s) ({', '.join(lost[:5])}); "
                                  "retrying the batch")
 
+
+BY_ID = ""  # ``via`` of an update by HubSpot record id, not matched on a property
 
 
 # A message's ``kind`` picks its send step (archive and associate come later).

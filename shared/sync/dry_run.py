@@ -18,7 +18,7 @@ from shared.sync.assessment import (
     BatchCounts,
     Candidate,
     assess,
-    normalise_id_value,
+    match_value,
     pick_owners,
     slots_of,
     unique_properties,
@@ -81,23 +81,37 @@ def _drop_duplicates(rt: Runtime, obj: ObjectConfig, schema: PortalSchema, candi
 
 
 def _compare(rt: Runtime, obj: ObjectConfig, chunk: list[Candidate], out: ObjectPreview, sample: int) -> None:
+    """Read (never write) what HubSpot holds for the chunk: records this sync made are updates;
+    a record it did not make that holds the row's id property (or a contact's email) would be
+    adopted, or, with ``on_existing: reject``, refused."""
     props = list(obj.fields)
     by_id = [c for c in chunk if c.hubspot_id]
-    by_value = [c for c in chunk if not c.hubspot_id]
     current: dict[str, dict] = {}
     if by_id:
         found = rt.writer.read(obj.object_type, [c.hubspot_id or "" for c in by_id], props)
         current.update({c.source_key: found[c.hubspot_id or ""] for c in by_id if c.hubspot_id in found})
-    if by_value:
-        found = rt.writer.read(obj.object_type, [c.mapped.id_value for c in by_value], props, obj.id_property)
-        for c in by_value:
-            hit = found.get(normalise_id_value(obj, c.mapped.id_value)) or found.get(c.mapped.id_value)
+    existing: dict[str, dict] = {}
+    match_on = [obj.id_property] + (["email"] if obj.object_type == "contacts" and "email" in obj.fields
+                                    and obj.id_property != "email" else [])
+    for prop in match_on:
+        todo = [c for c in chunk if not c.hubspot_id and c.source_key not in existing and c.mapped.properties.get(prop)]
+        if not todo:
+            continue
+        found = rt.writer.read(obj.object_type, [c.mapped.properties[prop] for c in todo], props, prop)
+        for c in todo:
+            hit = found.get(match_value(prop, c.mapped.properties[prop]))
             if hit:
-                current[c.source_key] = hit
+                existing[c.source_key] = hit
     for c in chunk:
-        before = current.get(c.source_key)
-        action = "update" if before else "create"
+        before = current.get(c.source_key) or existing.get(c.source_key)
+        if c.source_key in existing and obj.on_existing == "reject":
+            out.counts.rejected += 1
+            out.rejections.append((c.source_key, f"a HubSpot record (id {before['id']}) already holds its "  # type: ignore[index]
+                                                 "unique value and on_existing is reject"))
+            continue
+        action = "update" if c.source_key in current else "adopt" if before else "create"
         out.counts.updated += action == "update"
+        out.counts.adopted += action == "adopt"
         out.counts.created += action == "create"
         if len(out.samples) < sample:
             old = (before or {}).get("properties", {})

@@ -217,3 +217,19 @@ def test_explain_rejection_several_properties() -> None:
 @pytest.mark.parametrize("message", ["Contact already exists. Existing ID: 51", "values: [{not json}]"])
 def test_explain_rejection_falls_back_to_the_message(message: str) -> None:
     assert explain_rejection(message) == "HubSpot rejected the record: " + message
+
+
+def test_a_contact_email_conflict_names_the_existing_record() -> None:
+    err = classify_response(409, body(category="CONFLICT", message="Contact already exists. Existing ID: 51"))
+    assert (err.existing_id, err.conflict_property, err.conflict_value) == ("51", None, None)
+
+
+def test_a_custom_unique_conflict_names_the_record_the_property_and_the_value() -> None:
+    message = 'A company with the value "ACME-7" for the unique property "sql_company_id" already exists. Existing ID: 9'
+    err = classify_response(409, body(category="CONFLICT", message=message))
+    assert (err.existing_id, err.conflict_property, err.conflict_value) == ("9", "sql_company_id", "ACME-7")
+
+
+def test_a_conflict_without_an_existing_id_names_nothing() -> None:
+    err = classify_response(409, body(category="CONFLICT", message='Duplicate value "x" for the unique property "p"'))
+    assert err.existing_id is None
