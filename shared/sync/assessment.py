@@ -87,6 +87,9 @@ def assess(
         try:
             mapped = map_row(row.row or {}, obj, row.version, types)
             problems = schema.validate(mapped.properties)
+            problems += [f"{prop}: a unique value of {len(value)} characters; hubsync keeps at most {MAX_MATCH_VALUE}"
+                         for prop in unique_properties(obj, schema)
+                         if len(value := mapped.properties.get(prop) or "") > MAX_MATCH_VALUE]
             if problems:
                 raise RecordRejected("; ".join(problems))
         except RecordRejected as err:
@@ -108,6 +111,7 @@ def assess(
 
 
 Slot = tuple[str, str]  # (unique property, its value as HubSpot compares it)
+MAX_MATCH_VALUE = 450  # the claims and records tables' value columns
 Owner = tuple[str, str]  # (object name, source key)
 
 

@@ -100,3 +100,19 @@ def test_matched_by_email_an_existing_contact_is_counted_as_adopted(sqlite_url, 
     assert {int(k.strip("[]")) for k, r in records.items() if r.last_outcome == "adopted"} == adopted
     assert result.run["adopted"] == len(adopted)
     assert {records[key_to_json([i])].hubspot_id for i in adopted} == {seeded[i] for i in adopted}
+
+
+def test_the_dry_run_shows_which_rows_would_be_adopted_and_writes_nothing(sqlite_url, portal):
+    from shared.sync.dry_run import preview
+
+    seed_contacts(portal)
+    engine = sa.create_engine(sqlite_url)
+    create_customers(engine, 300)
+    rt = make_runtime(engine, portal, config=custom_id_config())
+    obj = rt.config.objects[0]
+    writes_before = [c for c in portal.calls if c[0] == "POST" and not c[1].endswith("/batch/read")]
+
+    plan = preview(rt, obj, rt.schemas.get("contacts"), sample=0)
+
+    assert (plan.counts.adopted, plan.counts.created, plan.counts.rejected) == (len(EXISTING), 300 - 5 - 9, 9)
+    assert [c for c in portal.calls if c[0] == "POST" and not c[1].endswith("/batch/read")] == writes_before

@@ -109,3 +109,39 @@ def test_claims_are_atomic_across_threads(pg_engine, pg_schema):
     for i, conflicts in outcomes.items():
         if i != winners[0]:
             assert conflicts[("email", "same@example.com")].source_key == f"[{winners[0]}]"
+
+
+def test_a_value_held_by_another_object_of_the_same_type_is_refused_naming_it(sqlite_url, emulator):
+    engine = sa.create_engine(sqlite_url)
+    create_customers(engine, 20)
+    with engine.begin() as conn:  # a second table of people, synced to contacts too; row 2 is key 7's person
+        conn.execute(sa.text("CREATE TABLE leads AS SELECT * FROM customers WHERE customer_id <= 3"))
+        conn.execute(sa.text("UPDATE leads SET email = 'user7@example.com' WHERE customer_id = 2"))
+    data = config_dict()
+    leads = dict(data["objects"][0], name="leads", table="leads")
+    data["objects"].append(leads)
+    rt = make_runtime(engine, emulator, config=data)
+
+    run_sync(rt, objects=["contacts"], base_backoff=0.01)
+    run_sync(rt, objects=["leads"], base_backoff=0.01)
+
+    rec = {r.source_key: r for r in rt.state.all_records("leads")}[key_to_json([2])]
+    assert rec.last_outcome == "rejected" and "object 'contacts', source key [7]" in rec.reason
+    assert len(contacts_with(emulator, "user7@example.com")) == 1
+
+
+def test_a_unique_value_too_long_to_keep_is_rejected_and_nothing_is_sent_for_it(sqlite_url, emulator):
+    emulator.add_property("contacts", {"name": "sql_customer_id", "label": "SQL id", "type": "string",
+                                       "fieldType": "text", "hasUniqueValue": True})
+    engine = sa.create_engine(sqlite_url)
+    table = create_customers(engine, 5)
+    update_customers(engine, table, [2], last_name="x" * 451)
+    data = config_dict(id_property="sql_customer_id")
+    data["objects"][0]["fields"]["sql_customer_id"] = {"column": "last_name"}
+    rt = make_runtime(engine, emulator, config=data)
+
+    result = run_sync(rt, base_backoff=0.01)
+
+    rec = {r.source_key: r for r in rt.state.all_records("contacts")}[key_to_json([2])]
+    assert rec.last_outcome == "rejected" and "451 characters" in rec.reason
+    assert result.run["created"] == 4 and not contacts_with(emulator, "user2@example.com")
