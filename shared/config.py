@@ -66,6 +66,10 @@ class ObjectConfig(_Strict):
     id_property: str = Field(description="HubSpot property used to match records: 'email' or a unique one.")
     fields: dict[str, FieldSpec] = Field(min_length=1)
     null_values: Literal["clear", "omit"] = "clear"
+    duplicate_owner: Literal["lowest_key", "highest_key"] = Field(
+        default="lowest_key",
+        description="Rows sharing a unique value that no row has synced yet: the value goes to the row with the "
+                    "lowest (or highest) key; the others are rejected. A row that synced it first always keeps it.")
     on_existing: Literal["adopt", "reject"] = Field(
         default="adopt",
         description="A HubSpot record this sync did not make already holds a row's unique value (a contact's "

@@ -131,6 +131,18 @@ def classify_exception(err: BaseException, what: str = "HubSpot request") -> Hub
 _EMBEDDED = re.compile(r"(\[\{.*\}\])", re.S)
 
 
+def invalid_properties(message: str) -> list[tuple[str, str]]:
+    """(property, HubSpot's message) for each invalid value a validation error lists."""
+    match = _EMBEDDED.search(message)
+    if not match:
+        return []
+    try:
+        items = json.loads(match.group(1))
+    except ValueError:
+        return []
+    return [(str(i.get("name")), str(i.get("message") or "")) for i in items if isinstance(i, dict) and i.get("name")]
+
+
 def explain_rejection(message: str) -> str:
     """A short reason from HubSpot's validation message, whose detail is JSON inside the text."""
     match = _EMBEDDED.search(message)

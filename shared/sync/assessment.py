@@ -152,11 +152,11 @@ def describe_owner(obj: ObjectConfig, owner: Owner) -> str:
 def pick_owners(obj: ObjectConfig, props: list[str], candidates: list[Candidate],
                 owners: Mapping[Slot, Owner]) -> tuple[list[Candidate], list[tuple[Candidate, str]]]:
     """Two source rows may not write one HubSpot record (it would flip between them). A unique
-    value belongs to the row that holds it already (``owners``), else to the lowest key among
-    the rows sharing it here; every other row is rejected, naming the owner."""
+    value belongs to the row that holds it already (``owners``), else to the lowest key (or the
+    highest, as ``duplicate_owner`` says) among the rows sharing it here; every other row is rejected, naming the owner."""
     taken: dict[Slot, Owner] = dict(owners)
     kept, duplicates = [], []
-    for c in sorted(candidates, key=lambda c: key_order(c.source_key)):
+    for c in sorted(candidates, key=lambda c: key_order(c.source_key), reverse=obj.duplicate_owner == "highest_key"):
         me = (obj.name, c.source_key)
         slots = slots_of(props, c)
         clash = next(((slot, taken[slot]) for slot in slots if taken.get(slot, me) != me), None)
@@ -164,7 +164,7 @@ def pick_owners(obj: ObjectConfig, props: list[str], candidates: list[Candidate]
             (prop, value), owner = clash
             duplicates.append((c, f"{prop} {c.mapped.properties[prop]!r} is already synced from "
                                   f"{describe_owner(obj, owner)}; each HubSpot record can have only one source row "
-                                  "(the row that synced it first keeps it, else the lowest key)"))
+                                  f"(the row that synced it first keeps it, else the {obj.duplicate_owner.replace('_', ' ')})"))
             continue
         taken.update((slot, me) for slot in slots)
         kept.append(c)

@@ -24,7 +24,7 @@ from shared.errors import (
     MalformedMessage,
     RetryableError,
 )
-from shared.hubspot.error_handler import explain_rejection
+from shared.hubspot.error_handler import explain_rejection, invalid_properties
 from shared.hubspot.hubspot_writer import HubSpotWriter, WriteResult
 from shared.hubspot.schema_cache import SchemaCache
 from shared.keys import key_to_json
@@ -232,6 +232,12 @@ class UpsertBatch(BatchStep):
             prop = self._conflict_property(err, via, tried)
             if prop is not None:
                 return self._resolve_conflict(chunk, via, prop, tried)
+            suspects = self._suspects(chunk, err) if DETAIL not in tried else []
+            if 0 < len(suspects) < len(chunk):
+                # HubSpot named the bad values: the rest goes in one call, each suspect alone
+                rest = [c for c in chunk if c not in suspects]
+                tried = tried | {DETAIL}
+                return [gone for part in [rest, *([s] for s in suspects)] for gone in self._send_chunk(part, via, tried)]
             if len(chunk) == 1:
                 self.save([self.reject(chunk[0].source_key, explain_rejection(str(err)))])
                 return []
@@ -239,6 +245,13 @@ class UpsertBatch(BatchStep):
             return self._send_chunk(chunk[:middle], via, tried) + self._send_chunk(chunk[middle:], via, tried)
         self._record(chunk, results, via, missing)
         return [c for c in chunk if c.hubspot_id in missing]
+
+    @staticmethod
+    def _suspects(chunk: list[Candidate], err: BatchValidationError) -> list[Candidate]:
+        """The inputs whose value HubSpot's validation message quotes (it does not say which input)."""
+        named = invalid_properties(str(err))
+        return [c for c in chunk if any(len(value := c.mapped.properties.get(prop) or "") >= 3 and value in message
+                                        for prop, message in named)]
 
     def _conflict_property(self, err: BatchValidationError, via: str, tried: frozenset[str]) -> str | None:
         """The unique property of a record HubSpot says already exists, when it can be acted on:
@@ -310,6 +323,7 @@ class UpsertBatch(BatchStep):
 
 
 BY_ID = ""  # ``via`` of an update by HubSpot record id, not matched on a property
+DETAIL = "\0detail"  # in ``tried``: HubSpot's validation detail was used once for this chunk
 
 
 # A message's ``kind`` picks its send step (archive and associate come later).

@@ -195,6 +195,8 @@ class Planner:
         if obj.object_type == "contacts" and "email" in obj.fields and obj.id_property != "email":
             props.append("email")
         losers: dict[str, str] = {}
+        pick = max if obj.duplicate_owner == "highest_key" else min
+        rule = obj.duplicate_owner.replace("_", " ")
         for prop in props:
             groups = source.match_groups(prop)
             if not groups:
@@ -205,12 +207,12 @@ class Planner:
                 members = [key_to_json(k) for k in keys]
                 owner = ((held[value].object_name, held[value].source_key) if value in held
                          else (obj.name, recorded[value]) if value in recorded
-                         else (obj.name, min(members, key=key_order)))
+                         else (obj.name, pick(members, key=key_order)))
                 for member in members:
                     if (obj.name, member) != owner and member not in losers:
                         losers[member] = (f"{prop} {value!r} is already synced from {describe_owner(obj, owner)}; "
                                           "each HubSpot record can have only one source row (the row that synced "
-                                          "it first keeps it, else the lowest key)")
+                                          f"it first keeps it, else the {rule})")
         self.state.release_unheld(obj.object_type, obj.name, losers)
         return losers
 

@@ -145,3 +145,43 @@ def test_a_unique_value_too_long_to_keep_is_rejected_and_nothing_is_sent_for_it(
     rec = {r.source_key: r for r in rt.state.all_records("contacts")}[key_to_json([2])]
     assert rec.last_outcome == "rejected" and "451 characters" in rec.reason
     assert result.run["created"] == 4 and not contacts_with(emulator, "user2@example.com")
+
+
+def test_a_value_hubspot_refuses_and_quotes_costs_two_calls_not_a_bisection(sqlite_url, emulator):
+    # the portal changed after hubsync read its schema: lastname became a number property, so the
+    # local validation passes "Smith" and HubSpot refuses the batch, quoting the value in a message
+    # that names no input; the input is found by its value
+    engine = sa.create_engine(sqlite_url)
+    table = create_customers(engine, 100)
+    rt = make_runtime(engine, emulator)
+    run_sync(rt, base_backoff=0.01)  # the schema is read and cached
+    emulator.add_property("contacts", {"name": "lastname", "label": "Last name", "type": "number",
+                                       "fieldType": "number"})
+    update_customers(engine, table, list(range(1, 101)), last_name=lambda cid: str(cid * 1000))
+    update_customers(engine, table, [50], last_name="Smith")
+
+    result = run_sync(rt, base_backoff=0.01)
+
+    rec = {r.source_key: r for r in rt.state.all_records("contacts")}[key_to_json([50])]
+    assert rec.last_outcome == "rejected" and "lastname" in rec.reason
+    assert result.run["updated"] == 100 - 4  # 37, 73, 91 invalid before sending; 50 refused by HubSpot
+    # the refused batch, the other 96 rows in one call, row 50 alone: 3 calls, where halving takes 15
+    assert result.run["api_calls"] == 3, result.run
+
+
+def test_the_owner_rule_can_pick_the_highest_key(sqlite_url, emulator):
+    engine = sa.create_engine(sqlite_url)
+    table = create_customers(engine, 400)
+    update_customers(engine, table, [310], email="  Shared.Person@Example.COM ", first_name="Late")
+    update_customers(engine, table, list(range(100, 250)), last_name="Touched")
+    update_customers(engine, table, [20], email="shared.person@example.com", first_name="Early")
+    data = config_dict()
+    data["objects"][0]["duplicate_owner"] = "highest_key"
+    rt = make_runtime(engine, emulator, config=data)
+
+    run_sync(rt, workers=4, base_backoff=0.01)
+
+    owners = contacts_with(emulator, "shared.person@example.com")
+    assert len(owners) == 1 and owners[0]["properties"]["firstname"] == "Late"  # key 310
+    rec = {r.source_key: r for r in rt.state.all_records("contacts")}[key_to_json([20])]
+    assert rec.last_outcome == "rejected" and "source key [310]" in rec.reason and "highest key" in rec.reason
