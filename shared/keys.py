@@ -88,15 +88,20 @@ def key_from_json(source_key: str) -> Key | None:
 
 @dataclass(frozen=True)
 class Position:
-    """Where a delta resumes: after this (version, key)."""
+    """Where a delta resumes: after this (version, key), read from ``origin`` (the table, watermark
+    column and kind the versions came from; None in positions saved before hubsync kept it)."""
 
     version: str
     key: Key | None = None
+    origin: str | None = None
 
     def to_json(self) -> str:
-        return json.dumps({"version": self.version, "key": jsonable_key(self.key) if self.key else None})
+        data = {"version": self.version, "key": jsonable_key(self.key) if self.key else None}
+        if self.origin:
+            data["origin"] = self.origin
+        return json.dumps(data)
 
     @classmethod
     def from_json(cls, text: str) -> Position:
         data = json.loads(text)
-        return cls(data["version"], tuple(data["key"]) if data.get("key") else None)
+        return cls(data["version"], tuple(data["key"]) if data.get("key") else None, data.get("origin"))

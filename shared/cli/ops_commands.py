@@ -118,6 +118,21 @@ def inspect(key: Annotated[list[str], typer.Argument(help="The row's key value(s
             out.print("  state: never synced", highlight=False)
 
 
+@app.command()
+def reset(objects: Annotated[list[str], typer.Argument(help="Object name(s) to read again from the start.")],
+          config: ConfigOpt = None) -> None:
+    """Rewind objects' watermarks: the next run reads every row again (after a table or watermark
+    column change). Rows HubSpot already holds unchanged cost no calls; nothing else is forgotten."""
+    with open_runtime(config, hubspot=False, queues=False) as rt:
+        rt.state.check(hint=hint(config, "init-db"))
+        for name in objects:
+            rt.config.object(name)  # an unknown name is refused before anything changes
+        for name in objects:
+            rt.state.reset_position(name)
+            rt.state.forget_versions(name)
+            out.print(f"{name}: the next run reads every row again", highlight=False)
+
+
 @poison_app.command("list")
 def poison_list(config: ConfigOpt = None) -> None:
     """Parked batches with the error that sent them there."""

@@ -7,6 +7,7 @@ times with the delay HubSpot asks for, and otherwise raises a classified hubsync
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -32,6 +33,7 @@ class WriteResult:
     id_value: str | None
     new: bool
     properties: dict[str, Any]
+    created_at: dt.datetime | None = None  # when HubSpot made the record (aware, UTC)
 
 
 def _retry_in_call(err: BaseException) -> bool:
@@ -219,7 +221,9 @@ class HubSpotWriter:
         for r in data.results or []:
             props = dict(r.properties or {})
             value = props.get(id_property) if id_property else None
-            results.append(WriteResult(str(r.id), value, bool(getattr(r, "new", False)), props))
+            created = getattr(r, "created_at", None)
+            results.append(WriteResult(str(r.id), value, bool(getattr(r, "new", False)), props,
+                                       created if isinstance(created, dt.datetime) else None))
         return results
 
 

@@ -48,13 +48,17 @@ def drain(
     give_up_after: int | None = None,
 ) -> DrainResult:
     """Process every message; stop early on a configuration error, or when ``give_up_after``
-    deliveries in a row failed with nothing succeeding (HubSpot or the database is down): the
-    messages stay queued and the caller leaves the watermark where it was."""
+    deliveries in a row failed with a transient error and nothing succeeding (HubSpot or the
+    database is down): the messages stay queued and the caller leaves the watermark where it was.
+
+    The default is ``max_dequeue_count``: a batch whose every delivery met an outage is never
+    parked by a run, however small the delta, since the failure was not the batch's; the next run
+    sends it. ``give_up_after`` larger than that behaves as the Functions host, which parks it."""
     result = DrainResult()
     lock = threading.Lock()
     busy = [0]
     failures_in_a_row = [0]
-    limit = give_up_after if give_up_after is not None else max(2 * workers, 2 * max_dequeue_count)
+    limit = give_up_after if give_up_after is not None else max_dequeue_count
     stop = threading.Event()
 
     def settle(message: QueuedMessage, action: Callable[[], None]) -> None:

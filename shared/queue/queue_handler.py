@@ -21,6 +21,7 @@ from shared.sync.batch_processor import Worker, log_run_done
 from shared.sync_logger import log_event
 
 log = logging.getLogger("hubsync.queue")
+SYNCED = ("created", "updated", "adopted", "unchanged")
 MAX_DEFERRALS = 20
 
 
@@ -98,11 +99,20 @@ class MessageHandler:
     def _mark_failed(self, msg: BatchMessage, poison_id: int, error: str) -> None:
         """Mark the batch's rows that this run did not settle as failed, with the poison reference."""
         reason = f"batch parked in poison store #{poison_id}: {error}"[:2000]
-        keys = [key_to_json(k.k) for k in msg.keys]
+        versions = {key_to_json(k.k): k.v for k in msg.keys}
+        keys = list(versions)
         known = self.state.get_records(msg.object, keys)
-        # rows this run already settled (written, unchanged, rejected, missing) did not fail
-        unsettled = [k for k in keys if k not in known or known[k].run_id != msg.run_id
-                     or known[k].last_outcome == "failed"]
+
+        def settled(key: str) -> bool:
+            st = known.get(key)
+            if st is None or st.last_outcome == "failed":
+                return False
+            if st.run_id == msg.run_id:
+                return True  # this run already wrote, skipped, rejected or missed it: it did not fail
+            # a later run synced this version or a newer one: a late park must not mark it failed
+            return st.last_outcome in SYNCED and (st.source_version or "") >= versions[key]
+
+        unsettled = [k for k in keys if not settled(k)]
         newly_failed = [k for k in unsettled if not (k in known and known[k].run_id == msg.run_id)]
         self.state.save_records(msg.object, [RecordState(k, None, None, None, None, "failed", reason)
                                              for k in unsettled], msg.run_id)

@@ -122,6 +122,14 @@ class Records(StateTables):
         """Forget the record's HubSpot id too: it is matched again by its id property."""
         self._forget(object_name, source_key, hubspot_id=None, payload_hash=None)
 
+    def forget_versions(self, object_name: str) -> None:
+        """Forget the source versions of an object's records (its table or watermark column changed:
+        the old versions compare with nothing). HubSpot ids and payload hashes stay, so rows that
+        did not change still cost no calls."""
+        with self.engine.begin() as conn:
+            conn.execute(update(self.records).where(self.records.c.object_name == object_name)
+                         .values(source_version=None))
+
     def _forget(self, object_name: str, source_key: str, **values: None) -> None:
         r = self.records.c
         with self.engine.begin() as conn:

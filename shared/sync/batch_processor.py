@@ -12,6 +12,7 @@ Progress is saved after every HubSpot call, so a retried message resumes where i
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -59,6 +60,15 @@ class Worker:
     sources: TableCache
     schemas: SchemaCache
     on_done: Callable[[BatchMessage, BatchCounts], None] | None = field(default=None)
+    _started: dict[str, dt.datetime | None] = field(default_factory=dict, repr=False)
+
+    def run_started(self, run_id: str) -> dt.datetime | None:
+        """When a run began (UTC), from state, remembered per run."""
+        if run_id not in self._started:
+            run = self.state.get_run(run_id)
+            started = run["started_at"] if run else None
+            self._started[run_id] = started.replace(tzinfo=dt.UTC) if started else None
+        return self._started[run_id]
 
     def process(self, msg: BatchMessage) -> BatchCounts:
         """Sync one batch; raises RetryableError/ConfigurationError for the queue to retry."""
@@ -308,7 +318,9 @@ class UpsertBatch(BatchStep):
                 if via != BY_ID or c.hubspot_id not in missing:
                     lost.append(c.source_key)
                 continue  # an update by id whose record is gone: retried by upsert
-            outcome = "updated" if via == BY_ID else "created" if result.new else "adopted" if not c.hubspot_id else "updated"
+            outcome = "updated" if via == BY_ID else "created" if result.new else "updated"
+            if outcome == "updated" and via != BY_ID and not c.hubspot_id and self._made_before_this_run(result):
+                outcome = "adopted"
             if outcome == "adopted":
                 log_event(log, logging.INFO, "record_adopted", run_id=self.msg.run_id, object=self.obj.name,
                           batch_id=self.msg.batch_id, source_key=c.source_key, hubspot_id=result.hubspot_id)
@@ -320,6 +332,13 @@ class UpsertBatch(BatchStep):
         if lost:
             raise RetryableError(f"HubSpot's answer left out {len(lost)} input(s) ({', '.join(lost[:5])}); "
                                  "retrying the batch")
+
+
+    def _made_before_this_run(self, result: WriteResult) -> bool:
+        """A record matched by value was made outside this sync (adopted), not by an earlier delivery
+        of this run whose answer was lost: HubSpot made it before the run began."""
+        started = self.w.run_started(self.msg.run_id)
+        return started is None or result.created_at is None or result.created_at < started
 
 
 BY_ID = ""  # ``via`` of an update by HubSpot record id, not matched on a property

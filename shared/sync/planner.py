@@ -10,6 +10,7 @@ once every batch has been processed or durably parked.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import uuid
@@ -17,6 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from shared.config import ObjectConfig, SyncConfig
+from shared.errors import ConfigurationError
 from shared.keys import Position, jsonable_key, key_from_json, key_to_json
 from shared.queue.backends import MessageTooLarge, Queue
 from shared.queue.messages import MAX_BODY_BYTES, BatchMessage, KeyRef
@@ -26,6 +28,20 @@ from shared.sync.assessment import describe_owner, key_order
 from shared.sync_logger import log_event
 
 log = logging.getLogger("hubsync.planner")
+
+
+def watermark_origin(obj: ObjectConfig) -> str:
+    """What an object's saved versions are versions of: its table, watermark column and kind."""
+    return f"{obj.table}.{obj.watermark.column} ({obj.watermark.kind})"
+
+
+def position_problem(obj: ObjectConfig, position: Position | None) -> str | None:
+    """Why a saved position cannot be used, when the object now reads another table or column."""
+    if position is None or position.origin is None or position.origin == watermark_origin(obj):
+        return None
+    return (f"object {obj.name!r}: its saved watermark is a version of {position.origin}, but the configuration "
+            f"now reads {watermark_origin(obj)}; resuming would skip rows. Run `hubsync reset {obj.name}` to read "
+            "it again from the start (rows HubSpot already holds unchanged cost no calls)")
 
 
 def new_run_id() -> str:
@@ -120,6 +136,10 @@ class Planner:
         source = self.delta_for(obj)
         plan = ObjectPlan(obj.name)
         after = None if full else self.state.get_position(obj.name)
+        problem = position_problem(obj, after)
+        if problem:
+            raise ConfigurationError(problem)
+        origin = watermark_origin(obj)
         losers: dict[str, str] | None = None
         for page in source.iter_delta(after, self.config.source.page_size):
             if losers is None:  # only when something changed: one query per unique property
@@ -143,14 +163,14 @@ class Planner:
                     raise
                 plan.batches += 1
             plan.rows += len(page)
-            plan.position = Position(page[-1].version, page[-1].key)
+            plan.position = Position(page[-1].version, page[-1].key, origin)
             if self.save_positions:
                 self.state.set_position(obj.name, plan.position)
             self.state.add_counts(run_id, rows_read=len(page))
             if on_page:
                 on_page(len(page))
         if plan.position is not None and source.resume_point(plan.position) != plan.position:
-            plan.position = source.resume_point(plan.position)
+            plan.position = dataclasses.replace(source.resume_point(plan.position), origin=origin)
             if self.save_positions:
                 self.state.set_position(obj.name, plan.position)
         self.state.add_counts(run_id, batches=plan.batches, rejected=plan.too_large)

@@ -9,6 +9,7 @@ from shared.config import ObjectConfig
 from shared.errors import ConfigurationError, SourceError, UnknownObjectType
 from shared.mapping.data_validator import PortalSchema
 from shared.runtime import Runtime
+from shared.sync.planner import position_problem
 
 
 def check_fields(schema: PortalSchema, obj: ObjectConfig) -> list[str]:
@@ -62,6 +63,9 @@ def preflight(rt: Runtime, objects: Sequence[ObjectConfig], require_state: bool 
             rt.state.check(hint=hint)
         except ConfigurationError as err:
             problems.append(str(err))
+        else:
+            for obj in objects:
+                problems += [p for p in [position_problem(obj, rt.state.get_position(obj.name))] if p]
     schemas: dict[str, PortalSchema] = {}
     rt.writer  # noqa: B018 - a missing token is reported here, on its own
     for obj in objects:

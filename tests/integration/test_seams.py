@@ -55,9 +55,10 @@ def test_the_planner_takes_any_delta_source_and_saves_its_resume_point(tmp_path)
     bodies = [BatchMessage.from_json(b) for b in queue.peek_all()]
     assert [k.k for m in bodies for k in m.keys] == [[i] for i in range(1, 251)]
     assert result.rows == 250 and result.batches == len(bodies) == 4  # pages of 137 and 113 rows: 100+37, 100+13
-    assert state.get_position("contacts") == Position(encode_version("integer", 1250), None)
+    origin = "customers.row_version (integer)"  # what the versions are versions of
+    assert state.get_position("contacts") == Position(encode_version("integer", 1250), None, origin)
     Planner(config, state, queue, lambda obj: delta, save_positions=True).plan("test")
-    assert delta.asked[-1] == Position(encode_version("integer", 1250), None)
+    assert delta.asked[-1] == Position(encode_version("integer", 1250), None, origin)
 
 
 class CountingBudget:

@@ -36,7 +36,7 @@ def test_a_replayed_batch_is_not_counted_both_failed_and_created(sqlite_url, emu
     create_customers(engine, 10)
     rt = make_runtime(engine, emulator)  # max_attempts 3, max_dequeue_count 3
     emulator.inject_fault(500, times=9, path_contains="batch/upsert")
-    first = run_sync(rt, workers=1, base_backoff=0.01)
+    first = run_sync(rt, workers=1, base_backoff=0.01, give_up_after=1000)  # as the Functions host: it parks
     assert first.run["failed"] == 10 and len(rt.state.list_poison()) == 1
 
     parked = rt.state.list_poison()[0]
