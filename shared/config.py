@@ -53,6 +53,19 @@ class FieldSpec(_Strict):
 class Watermark(_Strict):
     column: str
     kind: Literal["rowversion", "integer", "timestamp"]
+    overlap: float | None = Field(
+        default=None, ge=0,
+        description="How far behind the saved watermark each run reads again, so rows of transactions that "
+                    "committed after a later one are not skipped: versions for integer (default 1000), seconds "
+                    "for timestamp (default 300). Rows read again that state already has cost nothing. "
+                    "rowversion needs none on SQL Server (MIN_ACTIVE_ROWVERSION bounds the read).")
+
+    @property
+    def reread(self) -> float:
+        """The overlap in force: the configured one, or the kind's default."""
+        if self.overlap is not None:
+            return self.overlap
+        return {"integer": 1000.0, "timestamp": 300.0}.get(self.kind, 0.0)
 
 
 class ObjectConfig(_Strict):

@@ -30,6 +30,11 @@ class DeltaSource(Protocol):
         """Pages of rows changed after ``after`` (everything when None); a page is never empty."""
         ...
 
+    def overlap_start(self, saved: Position) -> Position:
+        """Where a run starts reading, at or before the saved position: rows committed late behind
+        a later one are read again there (state already knowing a row at its version skips it)."""
+        ...
+
     def resume_point(self, last: Position) -> Position:
         """Where the next run starts once a delta was read to its end at ``last``."""
         ...

@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
 from shared.errors import SourceError
-from shared.keys import Key, Position, decode_version
+from shared.keys import Key, Position, decode_version, encode_version
 from shared.redaction import first_line
 from shared.source import mssql
 from shared.source.delta import DeltaRow
@@ -108,6 +108,17 @@ class WatermarkDelta:
             position = Position(last.version, last.key)
             if len(result) < page_size:
                 return
+
+    def overlap_start(self, saved: Position) -> Position:
+        """The saved position moved back by the watermark's overlap (versions for integer, seconds for
+        timestamp): an integer or timestamp taken by a transaction that commits after a later one is
+        otherwise skipped for ever. rowversion on SQL Server is bounded by MIN_ACTIVE_ROWVERSION instead."""
+        back = self.table.obj.watermark.reread
+        if not back or self.kind == "rowversion":
+            return saved
+        value = decode_version(self.kind, saved.version)
+        start = max(0, value - int(back)) if self.kind == "integer" else value - dt.timedelta(seconds=back)
+        return Position(encode_version(self.kind, start), None, saved.origin)
 
     def resume_point(self, last: Position) -> Position:
         """A finished timestamp delta resumes from its last timestamp, not (timestamp, key): rows

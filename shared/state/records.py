@@ -25,6 +25,7 @@ class RecordState:
     last_outcome: str
     reason: str | None = None
     run_id: str | None = None
+    seen_version: str | None = None  # the source version this outcome was decided on (any outcome)
 
 
 class Records(StateTables):
@@ -99,12 +100,15 @@ class Records(StateTables):
             "payload_hash": st.payload_hash if st.hubspot_id else None,
             "source_version": st.source_version if st.hubspot_id else None,
             "last_outcome": st.last_outcome, "reason": st.reason, "run_id": run_id, "updated_at": now,
+            "seen_version": st.seen_version,
         }
 
     def _guarded_update(self, object_name: str, st: RecordState, run_id: str | None, now: dt.datetime) -> Any:
         r = self.records.c
         values: dict[str, Any] = {"last_outcome": st.last_outcome, "reason": st.reason, "run_id": run_id,
                                   "updated_at": now}
+        if st.seen_version is not None:
+            values["seen_version"] = st.seen_version
         if st.hubspot_id is not None:
             # what HubSpot now holds; a rejection or a miss must not forget it
             values.update(hubspot_id=st.hubspot_id, id_value=st.id_value, payload_hash=st.payload_hash,
@@ -157,4 +161,5 @@ def _record(row: Any) -> RecordState:
         source_key=row["source_key"], hubspot_id=row["hubspot_id"], id_value=row["id_value"],
         payload_hash=row["payload_hash"], source_version=row["source_version"],
         last_outcome=row["last_outcome"], reason=row["reason"], run_id=row["run_id"],
+        seen_version=row["seen_version"],
     )

@@ -94,6 +94,7 @@ def build_metadata(schema: str | None, prefix: str) -> MetaData:
         Column("reason", LONG_TEXT),
         Column("run_id", String(40)),
         Column("updated_at", DateTime, nullable=False),
+        Column("seen_version", String(64)),  # the version the last outcome was decided on (any outcome)
     )
     Index(f"ix_{prefix}records_id_value", records.c.object_name, records.c.id_value)
     Index(f"ix_{prefix}records_outcome", records.c.object_name, records.c.last_outcome)

@@ -75,13 +75,13 @@ def assess(
             tally["missing"] += 1
             continue
         if row.error:
-            settled.append(RecordState(kj, None, None, None, None, "rejected", row.error))
+            settled.append(RecordState(kj, None, None, None, None, "rejected", row.error, seen_version=row.version))
             tally["rejected"] += 1
             continue
         if st and st.hubspot_id and st.source_version and st.source_version > row.version:
             # HubSpot already holds a newer version: never write an older one
             settled.append(RecordState(kj, st.hubspot_id, st.id_value, st.payload_hash, st.source_version,
-                                       "unchanged"))
+                                       "unchanged", seen_version=row.version))
             tally["unchanged"] += 1
             continue
         try:
@@ -93,16 +93,17 @@ def assess(
             if problems:
                 raise RecordRejected("; ".join(problems))
         except RecordRejected as err:
-            settled.append(RecordState(kj, None, None, None, None, "rejected", err.reason))
+            settled.append(RecordState(kj, None, None, None, None, "rejected", err.reason, seen_version=row.version))
             tally["rejected"] += 1
             continue
         except Exception as err:  # noqa: BLE001 - one odd row must not take its batch down
             reason = f"cannot map the row: {type(err).__name__}: {str(err)[:300]}"
-            settled.append(RecordState(kj, None, None, None, None, "rejected", reason))
+            settled.append(RecordState(kj, None, None, None, None, "rejected", reason, seen_version=row.version))
             tally["rejected"] += 1
             continue
         if st and st.hubspot_id and st.payload_hash == mapped.payload_hash:
-            settled.append(RecordState(kj, st.hubspot_id, st.id_value, st.payload_hash, row.version, "unchanged"))
+            settled.append(RecordState(kj, st.hubspot_id, st.id_value, st.payload_hash, row.version, "unchanged",
+                                       seen_version=row.version))
             tally["unchanged"] += 1
             continue
         candidates.append(Candidate(kj, mapped, st.hubspot_id if st else None,

@@ -140,9 +140,9 @@ class BatchStep:
         for name, n in counts.items():
             setattr(self.counts, name, getattr(self.counts, name) + n)
 
-    def reject(self, source_key: str, reason: str) -> RecordState:
-        self.log_rejection(source_key, reason)
-        return RecordState(source_key, None, None, None, None, "rejected", reason)
+    def reject(self, c: Candidate, reason: str) -> RecordState:
+        self.log_rejection(c.source_key, reason)
+        return RecordState(c.source_key, None, None, None, None, "rejected", reason, seen_version=c.mapped.version)
 
     def log_rejection(self, source_key: str, reason: str) -> None:
         log_event(log, logging.WARNING, "record_rejected", run_id=self.msg.run_id, object=self.obj.name,
@@ -207,7 +207,7 @@ class UpsertBatch(BatchStep):
                                                         for slot, cl in conflicts.items()})
             duplicates += lost
         state.release_unheld(obj.object_type, obj.name, [c.source_key for c, _ in duplicates])
-        settled.extend(self.reject(c.source_key, reason) for c, reason in duplicates)
+        settled.extend(self.reject(c, reason) for c, reason in duplicates)
         return kept
 
     def _send(self, items: list[Candidate], via: str) -> list[Candidate]:
@@ -249,7 +249,7 @@ class UpsertBatch(BatchStep):
                 tried = tried | {DETAIL}
                 return [gone for part in [rest, *([s] for s in suspects)] for gone in self._send_chunk(part, via, tried)]
             if len(chunk) == 1:
-                self.save([self.reject(chunk[0].source_key, explain_rejection(str(err)))])
+                self.save([self.reject(chunk[0], explain_rejection(str(err)))])
                 return []
             middle = len(chunk) // 2
             return self._send_chunk(chunk[:middle], via, tried) + self._send_chunk(chunk[middle:], via, tried)
@@ -299,7 +299,7 @@ class UpsertBatch(BatchStep):
             if hit is None:
                 kept.append(c)
             else:
-                refused.append(self.reject(c.source_key, (
+                refused.append(self.reject(c, (
                     f"a {self.obj.object_type} record with {prop} {c.mapped.properties[prop]!r} already exists in "
                     f"HubSpot (id {hit['id']}) and on_existing is reject: merge it by hand, or set on_existing: adopt")))
         self.save(refused)
@@ -325,7 +325,7 @@ class UpsertBatch(BatchStep):
                 log_event(log, logging.INFO, "record_adopted", run_id=self.msg.run_id, object=self.obj.name,
                           batch_id=self.msg.batch_id, source_key=c.source_key, hubspot_id=result.hubspot_id)
             states.append(RecordState(c.source_key, result.hubspot_id, c.norm_id, c.mapped.payload_hash,
-                                      c.mapped.version, outcome))
+                                      c.mapped.version, outcome, seen_version=c.mapped.version))
         self.save(states)
         self.w.state.hold(self.obj.object_type, self.obj.name,
                           {c.source_key: slots_of(self.props, c) for c, result in matched if result is not None})

@@ -135,15 +135,20 @@ class Planner:
                      on_page: Callable[[int], None] | None) -> ObjectPlan:
         source = self.delta_for(obj)
         plan = ObjectPlan(obj.name)
-        after = None if full else self.state.get_position(obj.name)
-        problem = position_problem(obj, after)
+        saved = None if full else self.state.get_position(obj.name)
+        problem = position_problem(obj, saved)
         if problem:
             raise ConfigurationError(problem)
         origin = watermark_origin(obj)
+        after = source.overlap_start(saved) if saved is not None else None
         losers: dict[str, str] | None = None
         for page in source.iter_delta(after, self.config.source.page_size):
             if losers is None:  # only when something changed: one query per unique property
                 losers = self._duplicate_losers(obj, source)
+            if saved is not None and page[0].version <= saved.version:
+                page = self._drop_seen(obj, page, saved)  # the overlap: rows state has at this version
+                if not page:
+                    continue
             sendable = [r for r in page if key_to_json(r.key) not in losers]
             if len(sendable) < len(page):
                 self._reject_duplicates(run_id, obj, [r for r in page if key_to_json(r.key) in losers], losers)
@@ -163,7 +168,8 @@ class Planner:
                     raise
                 plan.batches += 1
             plan.rows += len(page)
-            plan.position = Position(page[-1].version, page[-1].key, origin)
+            if saved is None or page[-1].version > saved.version:  # the overlap never moves it back
+                plan.position = Position(page[-1].version, page[-1].key, origin)
             if self.save_positions:
                 self.state.set_position(obj.name, plan.position)
             self.state.add_counts(run_id, rows_read=len(page))
@@ -206,6 +212,14 @@ class Planner:
         plan.rows += len(rows)
         log_event(log, logging.INFO, "retries_planned", run_id=run_id, object=obj.name, rows=len(rows))
 
+    def _drop_seen(self, obj: ObjectConfig, page: list[DeltaRow], saved: Position) -> list[DeltaRow]:
+        """Rows of the overlap that state already decided on at the version they still have."""
+        overlap = [r for r in page if r.version <= saved.version]
+        known = self.state.get_records(obj.name, [key_to_json(r.key) for r in overlap])
+        seen = {k for k, st in known.items() if st.seen_version is not None}
+        return [r for r in page if r.version > saved.version
+                or not (key_to_json(r.key) in seen and known[key_to_json(r.key)].seen_version == r.version)]
+
     def _duplicate_losers(self, obj: ObjectConfig, source: DeltaSource) -> dict[str, str]:
         """Rows sharing a unique value with another row of the table, decided before anything is
         sent: the value belongs to the row that holds it in HubSpot already, else to the lowest
@@ -237,8 +251,8 @@ class Planner:
         return losers
 
     def _reject_duplicates(self, run_id: str, obj: ObjectConfig, rows: list[DeltaRow], losers: dict[str, str]) -> None:
-        states = [RecordState(key_to_json(r.key), None, None, None, None, "rejected", losers[key_to_json(r.key)])
-                  for r in rows]
+        states = [RecordState(key_to_json(r.key), None, None, None, None, "rejected", losers[key_to_json(r.key)],
+                              seen_version=r.version) for r in rows]
         self.state.save_records(obj.name, states, run_id)
         self.state.add_counts(run_id, rejected=len(states))
         for st in states:
@@ -248,6 +262,7 @@ class Planner:
     def _reject_unqueueable(self, run_id: str, obj: ObjectConfig, row: DeltaRow) -> None:
         kj = key_to_json(row.key)
         reason = "source key too large for a queue message (64 KiB); shorten the key columns"
-        self.state.save_records(obj.name, [RecordState(kj, None, None, None, None, "rejected", reason)], run_id)
+        self.state.save_records(obj.name, [RecordState(kj, None, None, None, None, "rejected", reason,
+                                                       seen_version=row.version)], run_id)
         log_event(log, logging.WARNING, "record_rejected", run_id=run_id, object=obj.name, source_key=kj[:80],
                   reason=reason)

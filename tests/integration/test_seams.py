@@ -38,6 +38,9 @@ class ListDelta:
     def resume_point(self, last: Position) -> Position:
         return Position(encode_version("integer", int(last.version) + 1000), None)
 
+    def overlap_start(self, saved: Position) -> Position:
+        return saved  # versions from a list are never taken out of order
+
     def match_groups(self, prop: str) -> None:
         return None  # this source cannot tell which rows share a value; the worker's claims still can
 
