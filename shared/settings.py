@@ -110,6 +110,17 @@ class Settings(BaseSettings):
             raise ValueError(f"HUBSYNC_SQL_AUTH: {value!r} is not one of 'managed-identity', 'sql'")
         return value
 
+    @field_validator("hubspot_base_url")
+    @classmethod
+    def _check_base_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            from urllib.parse import urlsplit
+
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError(f"HUBSPOT_BASE_URL: {value!r} is not an http(s) URL (e.g. http://127.0.0.1:8090)")
+        return value
+
     @field_validator("queue_name", "schedule")
     @classmethod
     def _check_format(cls, value: str, info: Any) -> str:

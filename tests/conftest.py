@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import yaml
 
 from hubspot_emulator import Emulator
 
@@ -139,3 +140,20 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
         if name.startswith(("HUBSYNC_", "HUBSPOT_", "AzureWebJobs", "AZURE_")) and not name.startswith("HUBSYNC_TEST_"):
             monkeypatch.delenv(name, raising=False)
     return monkeypatch
+
+
+@pytest.fixture
+def project(tmp_path, emulator):
+    """A SQLite source of 60 customers, its YAML file and the environment to run `hubsync` on it."""
+    from tests.support import config_dict, create_customers
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'src.db'}")
+    create_customers(engine, 60)
+    config = config_dict()
+    config["source"]["url"] = f"sqlite:///{tmp_path / 'src.db'}"
+    path = tmp_path / "hubsync.yaml"
+    path.write_text(yaml.safe_dump(config))
+    env = {"HUBSPOT_ACCESS_TOKEN": TOKEN, "HUBSPOT_BASE_URL": emulator.base_url, "HUBSYNC_CONFIG": str(path)}
+    return {"path": path, "env": env, "cwd": tmp_path, "engine": engine, "config": config}
+
+

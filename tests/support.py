@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import random
+import subprocess
+import sys
 from collections import Counter
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,6 +22,8 @@ from shared.keys import encode_version, key_to_json
 from shared.mapping.data_validator import PortalSchema
 from shared.mapping.field_mapper import map_row
 from shared.runtime import Runtime
+
+ROOT = Path(__file__).resolve().parent.parent
 
 BAD_EMAIL = 37   # i % 100 == 37 -> malformed email (rejected by the mapper)
 BAD_STATUS = 73  # i % 100 == 73 -> status with no map entry (rejected by the mapper)
@@ -169,3 +175,17 @@ def emulator_writes(emulator: Any) -> list[tuple[str, str, int]]:
 
 def dump(obj: Any) -> str:
     return json.dumps(obj, default=str, indent=1)
+
+
+# -- the CLI as a user runs it ---------------------------------------------------------------
+
+HUBSYNC = [sys.executable, "-m", "shared.cli"]
+
+
+def hubsync(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items()
+            if not k.startswith(("HUBSYNC_", "HUBSPOT_", "AzureWebJobs")) or k.startswith("HUBSYNC_TEST_")}
+    base["PYTHONPATH"] = str(ROOT)
+    base["COLUMNS"] = "200"
+    return subprocess.run([*HUBSYNC, *args], env={**base, **env}, cwd=cwd, capture_output=True, text=True,
+                          timeout=120, check=False)

@@ -82,6 +82,7 @@ def inspect(key: Annotated[list[str], typer.Argument(help="The row's key value(s
     from shared.sync.assessment import assess
 
     with open_runtime(config) as rt:
+        rt.state.check(hint=hint(config, "init-db"))
         o = rt.config.object(obj) if obj else rt.config.objects[0]
         if len(key) != len(o.key):
             raise ConfigurationError(f"{o.name} has a key of {len(o.key)} column(s) ({', '.join(o.key)}); "
@@ -116,6 +117,8 @@ def inspect(key: Annotated[list[str], typer.Argument(help="The row's key value(s
                           highlight=False, markup=False)
         else:
             out.print("  state: never synced", highlight=False)
+        if row is None and state is None:
+            raise fail(f"{o.name} has no row with key {_key_text(o, kj)} in {o.table}, and hubsync never saw one")
 
 
 @app.command()
@@ -137,6 +140,7 @@ def reset(objects: Annotated[list[str], typer.Argument(help="Object name(s) to r
 def poison_list(config: ConfigOpt = None) -> None:
     """Parked batches with the error that sent them there."""
     with open_runtime(config, hubspot=False, queues=False) as rt:
+        rt.state.check(hint=hint(config, "init-db"))
         parked = rt.state.list_poison()
         if not parked:
             out.print("no parked batches")
@@ -154,6 +158,7 @@ def poison_replay(config: ConfigOpt = None,
         err_console.print("error: give either --id N or --all")
         raise typer.Exit(EXIT_CONFIG)
     with open_runtime(config) as rt:
+        rt.state.check(hint=hint(config, "init-db"))
         parked = [p for p in rt.state.list_poison() if poison_id is None or p["id"] == poison_id]
         if poison_id is not None and not parked:
             raise fail(f"no parked batch #{poison_id} (see {hint(config, 'poison list')})")
@@ -163,16 +168,12 @@ def poison_replay(config: ConfigOpt = None,
         failures = 0
         for p in parked:
             try:
-                outcome = handler.handle(p["body"], 1, p.get("message_id"))
+                outcome = handler.handle(p["body"], 1, p.get("message_id"), park=False)
             except Exception as err:  # noqa: BLE001 - reported per batch; the batch stays parked
                 failures += 1
                 text = f"{type(err).__name__}: {err}"[:2000]
                 rt.state.update_poison_error(p["id"], text)
                 out.print(f"#{p['id']} still failing: {text}", highlight=False, markup=False)
-                continue
-            if outcome == "parked":
-                failures += 1
-                out.print(f"#{p['id']} parked again (see {hint(config, 'poison list')})", highlight=False)
                 continue
             rt.state.mark_replayed(p["id"])  # done, or re-queued on the durable queue
             out.print(f"#{p['id']} replayed: {outcome}")

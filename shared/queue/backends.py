@@ -8,6 +8,8 @@ locally) and signs in with a managed identity in Azure.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import itertools
 import threading
 import time
@@ -124,10 +126,11 @@ class StorageQueue:
                 create: bool = False) -> StorageQueue:
         """Build from the ``AzureWebJobsStorage`` settings: a connection string locally,
         ``AzureWebJobsStorage__queueServiceUri`` and a managed identity in Azure."""
-        from azure.storage.queue import BinaryBase64DecodePolicy, QueueClient, TextBase64EncodePolicy
+        from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
-        policies = {"message_encode_policy": TextBase64EncodePolicy(),
-                    "message_decode_policy": BinaryBase64DecodePolicy()}
+        # bodies are decoded per message here (``decode_body``): a policy that fails on one bad body
+        # would fail every receive, and the message would never reach the poison store
+        policies = {"message_encode_policy": TextBase64EncodePolicy(), "message_decode_policy": None}
         conn = storage.get("AzureWebJobsStorage")
         uri = storage.get("AzureWebJobsStorage__queueServiceUri")
         if conn:
@@ -173,7 +176,7 @@ class StorageQueue:
                 visibility_timeout=max(1, int(visibility_timeout)),
             )
             return [
-                QueuedMessage(m.id, _text(m.content), m.dequeue_count, m.pop_receipt) for m in messages
+                QueuedMessage(m.id, decode_body(m.content), m.dequeue_count, m.pop_receipt) for m in messages
             ]
         except Exception as err:  # noqa: BLE001
             raise _storage_error(self.name, err) from None
@@ -214,8 +217,14 @@ class StorageQueue:
             raise _storage_error(self.name, err) from None
 
 
-def _text(content: Any) -> str:
-    return content.decode("utf-8") if isinstance(content, bytes | bytearray) else str(content)
+def decode_body(content: Any) -> str:
+    """A message body as the Functions trigger reads it (base64 of UTF-8). A body that is not
+    base64 or not UTF-8 comes back as it is stored, so the handler parks it as malformed."""
+    raw = content.decode("utf-8", "replace") if isinstance(content, bytes | bytearray) else str(content or "")
+    try:
+        return base64.b64decode(raw, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return raw
 
 
 def _storage_error(name: str, err: Exception) -> Exception:

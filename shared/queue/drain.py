@@ -112,10 +112,11 @@ def drain(
                             result.fatal = result.fatal or RetryableError(
                                 f"stopped after {failures_in_a_row[0]} failed deliveries in a row, none succeeding: {err}")
                             stop.set()
-                if stop.is_set():  # leave the message for the next run
-                    settle(message, lambda m=message: queue.release(m, 0))
+                exhausted = message.dequeue_count >= max_dequeue_count
+                if stop.is_set() and not (exhausted and verdict.action is Action.STOP):
+                    settle(message, lambda m=message: queue.release(m, 0))  # left for the next run
                     continue
-                if message.dequeue_count >= max_dequeue_count:
+                if exhausted:  # as the Functions host does: to the poison queue, then the poison store
                     poison_queue.send(message.body)
                     settle(message, lambda m=message: queue.delete(m))
                     with lock:

@@ -34,11 +34,14 @@ class MessageHandler:
     max_deferrals: int = MAX_DEFERRALS
     max_defer_seconds: float | None = None  # the CLI stops instead of waiting out a long deferral
 
-    def handle(self, body: str, dequeue_count: int = 1, message_id: str | None = None) -> str:
-        """Process one message body; returns 'done', 'parked' or 'deferred', or raises to retry."""
+    def handle(self, body: str, dequeue_count: int = 1, message_id: str | None = None, park: bool = True) -> str:
+        """Process one message body; returns 'done', 'parked' or 'deferred', or raises to retry.
+        ``park=False`` (a replay of a parked message) raises instead of parking it a second time."""
         try:
             msg = BatchMessage.from_json(body)
         except MalformedMessage as err:
+            if not park:
+                raise
             self._park(body, message_id, dequeue_count, None, f"malformed message: {err}")
             return "parked"
         try:
@@ -46,6 +49,9 @@ class MessageHandler:
             return "done"
         except Exception as err:
             verdict = judge(err)
+            if verdict.action is Action.PARK and not park:
+                self._failed(msg, err, dequeue_count)
+                raise
             if verdict.action is Action.PARK:
                 self._park(body, message_id, dequeue_count, msg, str(err))
                 return "parked"

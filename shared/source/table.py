@@ -21,7 +21,7 @@ from sqlalchemy.exc import DataError, NoSuchTableError, SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
 from shared.config import ObjectConfig
-from shared.errors import SourceError
+from shared.errors import MalformedMessage, SourceError
 from shared.keys import Key, encode_version, key_to_json
 from shared.redaction import first_line
 from shared.source.delta import DeltaRow
@@ -108,6 +108,28 @@ class SourceTable:
         except (TypeError, ValueError):
             return value
         return value
+
+    def typed_key(self, key: Key) -> Key:
+        """A key that travelled in a message, in the key columns' types; ``MalformedMessage`` when it
+        cannot be (a dict, a word for an integer column, the wrong number of values): such a
+        message is parked, never sent to the database."""
+        if len(key) != len(self.key_cols):
+            raise MalformedMessage(f"key {list(key)!r} has {len(key)} value(s); {self.obj.table} has "
+                                   f"{len(self.key_cols)} key column(s)")
+        typed = []
+        for col, value in zip(self.key_cols, key, strict=True):
+            converted = self.coerce(col, value)
+            try:
+                kind: type | None = col.type.python_type
+            except NotImplementedError:
+                kind = None
+            unfit = isinstance(converted, dict | list) or (
+                kind is not None and converted is not None and not isinstance(converted, kind))
+            if unfit:
+                raise MalformedMessage(f"key value {value!r} does not fit column {col.name} ({col.type}) "
+                                       f"of {self.obj.table}")
+            typed.append(converted)
+        return tuple(typed)
 
     def selected_columns(self, full_rows: bool) -> list[Column[Any]]:
         return [self.columns[c] for c in self.obj.columns] if full_rows else [*self.key_cols, self.wm_col]

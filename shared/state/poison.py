@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from sqlalchemy import select, update
@@ -9,9 +10,20 @@ from sqlalchemy import select, update
 from shared.state.tables import StateTables, utcnow
 
 
+def fit(text: Any, length: int) -> Any:
+    """Text that fits a column of ``length``: itself, or its start and a hash of all of it."""
+    if not isinstance(text, str) or len(text) <= length:
+        return text
+    digest = "#" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    return text[: length - len(digest)] + digest
+
+
 class Poison(StateTables):
     def park_poison(self, queue: str, body: str, message_id: str | None, dequeue_count: int | None,
                     batch_id: str | None, error: str | None) -> int:
+        c = self.poison.c
+        batch_id, message_id, queue = (fit(v, col.type.length) for v, col in  # a hostile message's ids can be long
+                                       ((batch_id, c.batch_id), (message_id, c.message_id), (queue, c.queue)))
         with self.engine.begin() as conn:
             result = conn.execute(
                 self.poison.insert().values(

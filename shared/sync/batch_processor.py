@@ -156,7 +156,8 @@ class UpsertBatch(BatchStep):
     """Create or update each key's record: by its HubSpot id when known, else by ``id_property``."""
 
     def execute(self) -> None:
-        keys = list({key_to_json(k.k): tuple(k.k) for k in self.msg.keys}.items())
+        source = self.w.sources.get(self.obj)
+        keys = list({key_to_json(k.k): source.typed_key(tuple(k.k)) for k in self.msg.keys}.items())
         for _ in range(MAX_PASSES):
             self._pass(keys)
             if not self.refused:

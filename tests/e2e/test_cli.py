@@ -3,10 +3,7 @@ bad input."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,31 +11,8 @@ import sqlalchemy as sa
 import yaml
 
 from hubspot_emulator import Emulator
-from tests.conftest import ROOT, TOKEN
-from tests.support import config_dict, create_customers
-
-HUBSYNC = [sys.executable, "-m", "shared.cli"]
-
-
-def hubsync(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items()
-            if not k.startswith(("HUBSYNC_", "HUBSPOT_", "AzureWebJobs")) or k.startswith("HUBSYNC_TEST_")}
-    base["PYTHONPATH"] = str(ROOT)
-    base["COLUMNS"] = "200"
-    return subprocess.run([*HUBSYNC, *args], env={**base, **env}, cwd=cwd, capture_output=True, text=True,
-                          timeout=120, check=False)
-
-
-@pytest.fixture
-def project(tmp_path, emulator):
-    engine = sa.create_engine(f"sqlite:///{tmp_path / 'src.db'}")
-    create_customers(engine, 60)
-    config = config_dict()
-    config["source"]["url"] = f"sqlite:///{tmp_path / 'src.db'}"
-    path = tmp_path / "hubsync.yaml"
-    path.write_text(yaml.safe_dump(config))
-    env = {"HUBSPOT_ACCESS_TOKEN": TOKEN, "HUBSPOT_BASE_URL": emulator.base_url, "HUBSYNC_CONFIG": str(path)}
-    return {"path": path, "env": env, "cwd": tmp_path, "engine": engine, "config": config}
+from tests.conftest import ROOT
+from tests.support import hubsync
 
 
 def _state_rows(engine: sa.Engine, table: str) -> int:

@@ -9,9 +9,8 @@ import sqlalchemy as sa
 import yaml
 
 from tests.conftest import TOKEN
-from tests.e2e.test_cli import hubsync
 from tests.regressions.helpers import make_runtime
-from tests.support import config_dict, create_customers
+from tests.support import config_dict, create_customers, hubsync
 
 
 def test_poison_replay_hit_by_a_429_does_not_lose_the_batch(tmp_path, emulator):

@@ -11,8 +11,7 @@ import yaml
 
 from shared.source.engine import check_connection, create_source_engine
 from tests.conftest import TOKEN
-from tests.e2e.test_cli import hubsync
-from tests.support import config_dict, create_customers
+from tests.support import config_dict, create_customers, hubsync
 
 SECRET = "S3cretPw9x"
 URLS = {
