@@ -187,6 +187,10 @@ class QueueConfig(_Strict):
 class SyncConfig(_Strict):
     version: Literal[1] = 1
     demo: bool = False
+    log_values: bool = Field(
+        default=False,
+        description="Let logs (Application Insights) carry the row values a rejection reason quotes; the state "
+                    "table always keeps the whole reason.")
     source: SourceConfig = SourceConfig()
     hubspot: HubSpotConfig = HubSpotConfig()
     queue: QueueConfig = QueueConfig()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
+_EMAIL = re.compile(r"([\w.%+-])[\w.%+'-]*@([\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,})")  # \w: any script
 _PHONE = re.compile(r"(?<![\w-])(?!\d{4}-\d{2}-\d{2})\+?\d[\d\s().-]{7,}\d(?![\w:-])")
 _BEARER = re.compile(r"(?i)(bearer\s+|access_token=|pat-[a-z0-9]{2,4}-)[A-Za-z0-9._\-]+")
 _PASSWORD = re.compile(r"(?i)\b(pwd|password|accountkey|sharedaccesssignature|sig)=([^;&\s'\"]+)")
@@ -23,6 +23,15 @@ def scrub_secrets(text: str) -> str:
     text = _BEARER.sub(lambda m: m.group(1) + "[redacted]", text)
     text = _PASSWORD.sub(lambda m: m.group(1) + "=[redacted]", text)
     return _URL_PASSWORD.sub(lambda m: m.group(1) + "[redacted]" + m.group(3), text)
+
+
+_QUOTED = re.compile(r"""(?<![\w])(['"])(?:(?!\1).){1,2000}?\1""")
+
+
+def redact_values(text: str) -> str:
+    """A reason without the values it quotes (``'1985-13-07' is not a date`` -> ``'…' is not a date``):
+    rejection reasons quote the row's values, and logs leave the operator's database."""
+    return _QUOTED.sub(lambda m: m.group(1) + "…" + m.group(1), text)
 
 
 def first_line(err: BaseException, limit: int = 300) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
+from shared import sync_logger
 from shared.config import ObjectConfig, SyncConfig
 from shared.hubspot.hubspot_writer import HubSpotWriter
 from shared.hubspot.rate_budget import LocalRateBudget
@@ -72,6 +73,7 @@ class Runtime:
         sleep: Callable[[float], None] | None = None,
         storage_queues: bool = False,
     ) -> Runtime:
+        sync_logger.log_values(config.log_values)
         engine = engine or create_source_engine(settings.source_url_for(config), settings.sql_auth)
         state = StateStore(engine, config.source.state_schema, config.source.table_prefix)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from shared.redaction import mask, scrub_secrets
+from shared.redaction import mask, redact_values, scrub_secrets
 
 
 class MaskingFilter(logging.Filter):
@@ -37,8 +37,20 @@ def _clean(value: str, level: int) -> str:
     return mask(value) if level >= logging.INFO else value
 
 
+_VALUES = {"logged": False}
+_REASONS = ("reason", "error")
+
+
+def log_values(enabled: bool) -> None:
+    """Whether rejection reasons keep the row values they quote (``log_values`` in the YAML)."""
+    _VALUES["logged"] = enabled
+
+
 def log_event(logger: logging.Logger, level: int, event: str, **fields: Any) -> None:
-    """Log ``event`` with ``fields`` as structured dimensions."""
+    """Log ``event`` with ``fields`` as structured dimensions. Values a reason quotes are left out
+    unless the configuration asks for them; the state table keeps the whole reason."""
+    if not _VALUES["logged"]:
+        fields = {k: redact_values(v) if k in _REASONS and isinstance(v, str) else v for k, v in fields.items()}
     text = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
     # fields go under custom_dimensions only: names like 'created' are LogRecord attributes
     logger.log(level, "%s %s", event, text, extra={"custom_dimensions": {"event": event, **fields}})

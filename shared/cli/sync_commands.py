@@ -40,6 +40,10 @@ def validate(config: ConfigOpt = None, obj: ObjectOpt = None) -> None:
         preflight(rt, objects, hint=hint(config, "init-db"))
         out.print(f"HubSpot: {_target(rt)}", highlight=False)
         for o in objects:
+            nulls = rt.delta_source(o).unversioned()
+            if nulls:
+                out.print(f"warning {o.name}: {len(nulls)}{'+' if len(nulls) == 1000 else ''} row(s) have a NULL "
+                          f"{o.watermark.column}; runs reject them until they have one", highlight=False)
             out.print(f"ok {o.name}: {o.table} -> {o.object_type} ({len(o.fields)} fields, "
                       f"matched on {o.id_property}, watermark {o.watermark.column} ({o.watermark.kind}))",
                       highlight=False)

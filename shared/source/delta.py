@@ -39,6 +39,10 @@ class DeltaSource(Protocol):
         """Where the next run starts once a delta was read to its end at ``last``."""
         ...
 
+    def unversioned(self, limit: int = 1000) -> list[Key]:
+        """Keys of rows the delta can never see (a NULL watermark), to reject them with a reason."""
+        ...
+
     def match_groups(self, prop: str) -> dict[str, list[Key]] | None:
         """Rows of the whole table sharing a value of the mapped property ``prop`` (value -> keys),
         so the planner can decide who owns it before anything is sent; None when unknown."""

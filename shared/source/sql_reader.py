@@ -63,7 +63,9 @@ class WatermarkDelta:
         stmt = select(*t.selected_columns(full_rows))
         conditions: list[ColumnElement[bool]] = []
         if after is not None:
-            conditions.append(self._after(after))
+            conditions.append(self._after(after))  # NULL > x is never true: NULLs stay out here too
+        elif t.wm_col.nullable:
+            conditions.append(t.wm_col.is_not(None))  # rows without a version: rejected by the planner
         if self.kind == "rowversion" and t.is_mssql:
             conditions.append(t.wm_col < mssql.min_active_rowversion())
         if conditions:
@@ -127,3 +129,15 @@ class WatermarkDelta:
 
     def match_groups(self, prop: str) -> dict[str, list[Key]] | None:
         return self.table.match_groups(prop)
+
+    def unversioned(self, limit: int = 1000) -> list[Key]:
+        """Keys of rows whose watermark is NULL (at most ``limit``): no delta can ever see them."""
+        t = self.table
+        if not t.wm_col.nullable:
+            return []
+        stmt = select(*t.key_cols).where(t.wm_col.is_(None)).order_by(*t.key_cols).limit(limit)
+        try:
+            with t.engine.connect() as conn:
+                return [tuple(r) for r in conn.execute(stmt)]
+        except SQLAlchemyError as err:
+            raise SourceError(f"object {t.obj.name!r}: looking for NULL watermarks failed: {first_line(err)}") from None

@@ -140,6 +140,7 @@ class Planner:
         if problem:
             raise ConfigurationError(problem)
         origin = watermark_origin(obj)
+        self._reject_unversioned(run_id, obj, source)
         after = source.overlap_start(saved) if saved is not None else None
         losers: dict[str, str] | None = None
         for page in source.iter_delta(after, self.config.source.page_size):
@@ -211,6 +212,19 @@ class Planner:
         self.state.add_counts(run_id, rows_read=len(rows), batches=sent)
         plan.rows += len(rows)
         log_event(log, logging.INFO, "retries_planned", run_id=run_id, object=obj.name, rows=len(rows))
+
+    def _reject_unversioned(self, run_id: str, obj: ObjectConfig, source: DeltaSource) -> None:
+        """Rows whose watermark is NULL can never be read by a delta: each run rejects them, naming
+        the fix, so they are counted and listed instead of silently left behind."""
+        keys = source.unversioned()
+        if not keys:
+            return
+        reason = (f"watermark column {obj.watermark.column} is NULL, so no delta can see this row: give it a "
+                  "value (and the column a NOT NULL default)")
+        self.state.save_records(obj.name, [RecordState(key_to_json(k), None, None, None, None, "rejected", reason)
+                                           for k in keys], run_id)
+        self.state.add_counts(run_id, rows_read=len(keys), rejected=len(keys))
+        log_event(log, logging.WARNING, "rows_without_watermark", run_id=run_id, object=obj.name, rows=len(keys))
 
     def _drop_seen(self, obj: ObjectConfig, page: list[DeltaRow], saved: Position) -> list[DeltaRow]:
         """Rows of the overlap that state already decided on at the version they still have."""

@@ -41,6 +41,9 @@ class ListDelta:
     def overlap_start(self, saved: Position) -> Position:
         return saved  # versions from a list are never taken out of order
 
+    def unversioned(self, limit: int = 1000) -> list:
+        return []
+
     def match_groups(self, prop: str) -> None:
         return None  # this source cannot tell which rows share a value; the worker's claims still can
 
