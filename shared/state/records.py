@@ -26,6 +26,8 @@ class RecordState:
     reason: str | None = None
     run_id: str | None = None
     seen_version: str | None = None  # the source version this outcome was decided on (any outcome)
+    sending_version: str | None = None  # the highest version a delivery claimed to send
+    sending_value: str | None = None  # the id property value that delivery sent it under
 
 
 class Records(StateTables):
@@ -126,13 +128,56 @@ class Records(StateTables):
         """Forget the record's HubSpot id too: it is matched again by its id property."""
         self._forget(object_name, source_key, hubspot_id=None, payload_hash=None)
 
+    def claim_sends(self, object_name: str, sends: Sequence[tuple[str, str, str]]) -> set[str]:
+        """Before sending (source key, version, id value): record that this version may reach HubSpot.
+        Returns the keys for which a newer version was claimed already: that delivery sends the
+        row, this older one must not. New rows get a record in state ``pending``."""
+        if not sends:
+            return set()
+        r = self.records.c
+        now = utcnow()
+        by_key = {key: (version, value) for key, version, value in sends}
+        refused: set[str] = set()
+        with self.engine.begin() as conn:
+            claimed = set(conn.execute(select(r.source_key).where(and_(
+                r.object_name == object_name, r.source_key.in_(list(by_key))))).scalars())
+            fresh = [k for k in by_key if k not in claimed]
+            if fresh:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(self.records.insert(), [{
+                            "object_name": object_name, "source_key": k, "last_outcome": "pending", "updated_at": now,
+                            "sending_version": by_key[k][0], "sending_value": by_key[k][1]} for k in fresh])
+                except IntegrityError:  # another delivery inserted them meanwhile: claim them as the others
+                    claimed.update(fresh)
+            for key in claimed:
+                version, value = by_key[key]
+                done = conn.execute(update(self.records).where(and_(
+                    r.object_name == object_name, r.source_key == key,
+                    r.sending_version.is_(None) | (r.sending_version <= version),
+                )).values(sending_version=version, sending_value=value)).rowcount
+                if not done:
+                    refused.add(key)
+        return refused
+
+    def newer_sends(self, object_name: str, sent: dict[str, str]) -> set[str]:
+        """Keys whose claimed version is now newer than the one this delivery sent: its write may
+        have landed after theirs, so the row must be sent again from SQL."""
+        if not sent:
+            return set()
+        r = self.records.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(r.source_key, r.sending_version).where(and_(
+                r.object_name == object_name, r.source_key.in_(list(sent))))).all()
+        return {key for key, version in rows if version is not None and version > sent[key]}
+
     def forget_versions(self, object_name: str) -> None:
         """Forget the source versions of an object's records (its table or watermark column changed:
         the old versions compare with nothing). HubSpot ids and payload hashes stay, so rows that
         did not change still cost no calls."""
         with self.engine.begin() as conn:
             conn.execute(update(self.records).where(self.records.c.object_name == object_name)
-                         .values(source_version=None))
+                         .values(source_version=None, seen_version=None, sending_version=None))
 
     def _forget(self, object_name: str, source_key: str, **values: None) -> None:
         r = self.records.c
@@ -161,5 +206,5 @@ def _record(row: Any) -> RecordState:
         source_key=row["source_key"], hubspot_id=row["hubspot_id"], id_value=row["id_value"],
         payload_hash=row["payload_hash"], source_version=row["source_version"],
         last_outcome=row["last_outcome"], reason=row["reason"], run_id=row["run_id"],
-        seen_version=row["seen_version"],
+        seen_version=row["seen_version"], sending_version=row["sending_version"], sending_value=row["sending_value"],
     )

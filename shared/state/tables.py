@@ -95,6 +95,10 @@ def build_metadata(schema: str | None, prefix: str) -> MetaData:
         Column("run_id", String(40)),
         Column("updated_at", DateTime, nullable=False),
         Column("seen_version", String(64)),  # the version the last outcome was decided on (any outcome)
+        # claimed before every send: the highest version any delivery sent, and the id value it sent
+        # it under, so a crash or a concurrent older delivery can always tell what HubSpot may hold
+        Column("sending_version", String(64)),
+        Column("sending_value", Unicode(450)),
     )
     Index(f"ix_{prefix}records_id_value", records.c.object_name, records.c.id_value)
     Index(f"ix_{prefix}records_outcome", records.c.object_name, records.c.last_outcome)

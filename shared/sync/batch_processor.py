@@ -185,6 +185,7 @@ class UpsertBatch(BatchStep):
                 self.log_rejection(st.source_key, st.reason or "")
         candidates = self._claim(candidates, settled, unique_properties(obj, schema))
         self.save(settled)
+        candidates = self._claim_sends(self._find_lost_writes(candidates, known))
 
         updates = [c for c in candidates if c.hubspot_id]
         upserts = [c for c in candidates if not c.hubspot_id]
@@ -192,6 +193,41 @@ class UpsertBatch(BatchStep):
         for c in gone:
             c.hubspot_id = None  # deleted or merged in HubSpot: match again by id_property
         self._send(upserts + gone, obj.id_property)
+
+    def _find_lost_writes(self, candidates: list[Candidate], known: dict[str, RecordState]) -> list[Candidate]:
+        """A row state knows no HubSpot id for, but that an earlier delivery claimed to send under
+        another id value (it crashed, or its answer was lost, before saving): that write may have
+        made a record. Find it by the value it was sent under and update it, so a changed email
+        never leaves a second contact (one batch read, only in this case)."""
+        obj = self.obj
+        lost = {c.source_key: known[c.source_key].sending_value for c in candidates
+                if not c.hubspot_id and c.source_key in known and known[c.source_key].sending_value
+                and known[c.source_key].sending_value != c.mapped.properties.get(obj.id_property)}
+        if not lost:
+            return candidates
+        found = self.w.writer.read(obj.object_type, sorted({v for v in lost.values() if v}), [obj.id_property],
+                                   id_property=obj.id_property)
+        for c in candidates:
+            hit = found.get(match_value(obj.id_property, lost.get(c.source_key) or ""))
+            if hit is not None:
+                c.hubspot_id = str(hit["id"])
+                log_event(log, logging.WARNING, "lost_write_found", run_id=self.msg.run_id, object=obj.name,
+                          batch_id=self.msg.batch_id, source_key=c.source_key, hubspot_id=c.hubspot_id)
+        return candidates
+
+    def _claim_sends(self, candidates: list[Candidate]) -> list[Candidate]:
+        """Record, before sending, the version each row sends; a row a newer delivery already
+        claimed is left to that delivery (an older payload never lands last unnoticed)."""
+        obj = self.obj
+        older = self.w.state.claim_sends(obj.name, [(c.source_key, c.mapped.version,
+                                                     c.mapped.properties.get(obj.id_property) or "")
+                                                    for c in candidates])
+        if older:
+            self.w.state.add_counts(self.msg.run_id, unchanged=len(older))
+            self.counts.unchanged += len(older)
+            log_event(log, logging.INFO, "older_version_skipped", run_id=self.msg.run_id, object=obj.name,
+                      batch_id=self.msg.batch_id, rows=len(older))
+        return [c for c in candidates if c.source_key not in older]
 
     def _claim(self, candidates: list[Candidate], settled: list[RecordState], props: list[str]) -> list[Candidate]:
         """Claim every unique value a candidate will send; a value another row holds or claimed
@@ -320,7 +356,10 @@ class UpsertBatch(BatchStep):
                     lost.append(c.source_key)
                 continue  # an update by id whose record is gone: retried by upsert
             outcome = "updated" if via == BY_ID else "created" if result.new else "updated"
-            if outcome == "updated" and via != BY_ID and not c.hubspot_id and self._made_before_this_run(result):
+            earlier = self.prior.get(c.source_key)
+            ours = earlier is not None and earlier.sending_value is not None  # a lost answer of our own write
+            if outcome == "updated" and via != BY_ID and not c.hubspot_id and not ours \
+                    and self._made_before_this_run(result):
                 outcome = "adopted"
             if outcome == "adopted":
                 log_event(log, logging.INFO, "record_adopted", run_id=self.msg.run_id, object=self.obj.name,
@@ -330,6 +369,9 @@ class UpsertBatch(BatchStep):
         self.save(states)
         self.w.state.hold(self.obj.object_type, self.obj.name,
                           {c.source_key: slots_of(self.props, c) for c, result in matched if result is not None})
+        # a newer version claimed while this one was in flight: this write may have landed after it
+        self.refused.update(self.w.state.newer_sends(
+            self.obj.name, {c.source_key: c.mapped.version for c, result in matched if result is not None}))
         if lost:
             raise RetryableError(f"HubSpot's answer left out {len(lost)} input(s) ({', '.join(lost[:5])}); "
                                  "retrying the batch")

@@ -6,9 +6,12 @@ or waits on a lock). A's guarded update succeeds (nothing newer recorded yet), B
 (its version is higher), and the state ends claiming B's payload while HubSpot holds A's older
 one. Nothing ever repairs it: the row's hash matches, so no later run sends it again.
 
-Here B's window between its HubSpot write and its state write is widened by a row lock on
-another key of its batch (a concurrent insert of the same new record, as a third delivery or a
-DBA's session would hold); the race itself needs no lock, only that ordering."""
+Here B's window between its HubSpot write and its state write is widened by pausing B right
+after HubSpot answered it (a slow state database does the same); the race needs only that ordering.
+
+Fixed by claiming each record in state before sending (records.sending_version): A, saving after
+its write, sees that B claimed a newer version meanwhile, so its own write may have landed last,
+and it sends the row again from SQL. This was a strict expected failure until then."""
 
 from __future__ import annotations
 
@@ -16,7 +19,6 @@ import random
 import threading
 import time
 
-import pytest
 import sqlalchemy as sa
 
 from shared.queue.backends import MemoryQueue
@@ -34,8 +36,6 @@ def _wait_for(predicate, timeout: float = 15.0) -> bool:  # type: ignore[no-unty
     return False
 
 
-@pytest.mark.xfail(strict=True, reason="KNOWN, not fixed yet: the version guard compares save order, not HubSpot write order: "
-                                       "an older write that lands last but is saved first is never repaired")
 def test_older_write_landing_last_is_repaired_even_when_saved_first(pg_engine, pg_schema, emulator):
     state_schema = f"{pg_schema}_state"
     table = create_customers(pg_engine, 3, schema=pg_schema)
@@ -51,7 +51,6 @@ def test_older_write_landing_last_is_repaired_even_when_saved_first(pg_engine, p
     instance_a = make_runtime(pg_engine, emulator, config=config, queue=queue, poison_queue=poison,
                               sleep=slow_backoff)
     instance_b = make_runtime(pg_engine, emulator, config=config, queue=queue, poison_queue=poison)
-    lock_conn = pg_engine.connect()
     try:
         assert run_sync(instance_b).run["rejected"] == 1
 
@@ -70,22 +69,27 @@ def test_older_write_landing_last_is_repaired_even_when_saved_first(pg_engine, p
         instance_b.planner(save_positions=True).plan("timer")              # run B: rows 2 (b) and 4
         msg_b = queue.receive(1)[0]
 
-        records = sa.Table("records", sa.MetaData(schema=state_schema), autoload_with=pg_engine)
-        lock = lock_conn.begin()                                           # someone is inserting row 4's record
-        lock_conn.execute(records.insert().values(object_name="contacts", source_key="[4]", last_outcome="created",
-                                                  updated_at=sa.func.now()))
+        real_upsert = instance_b.writer.upsert
+        b_wrote, b_resume = threading.Event(), threading.Event()
+
+        def upsert_then_pause(*args, **kwargs):  # B's write lands, then B is slow to save it
+            answer = real_upsert(*args, **kwargs)
+            b_wrote.set()
+            b_resume.wait(15)
+            return answer
+
+        instance_b.writer.upsert = upsert_then_pause
         thread_b = threading.Thread(target=instance_b.handler().handle, args=(msg_b.body, 1, msg_b.id))
         thread_b.start()
-        with pg_engine.connect() as probe:                                 # B wrote HubSpot, waits to save
-            assert _wait_for(lambda: probe.execute(sa.text(
-                "select count(*) from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()"
-            )).scalar_one() > 0)
+        assert b_wrote.wait(15)                                            # B wrote HubSpot, waits to save
         assert emulator.find("contacts", "email", "user2@example.com")["properties"]["lastname"] == "Newer"
 
         resume.set()                                                       # A's retry: 'Mid' lands last
-        thread_a.join(15)
-        lock.rollback()                                                    # B records version b
+        thread_a.join(15)                                                  # and A saves first
+        assert not thread_a.is_alive()
+        b_resume.set()                                                     # B records version b
         thread_b.join(15)
+        assert not thread_b.is_alive()
         queue.delete(msg_a)
         queue.delete(msg_b)
         later = run_sync(instance_b)                                       # a later run repairs nothing
@@ -94,7 +98,6 @@ def test_older_write_landing_last_is_repaired_even_when_saved_first(pg_engine, p
         lastname = emulator.find("contacts", "email", "user2@example.com")["properties"]["lastname"]
     finally:
         resume.set()
-        lock_conn.close()
         with pg_engine.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{state_schema}" CASCADE'))
 
