@@ -168,7 +168,7 @@ def test_a_bad_row_hubspot_refuses_is_isolated_from_its_batch(sqlite_url, emulat
     assert "65536" in rec["[50]"].reason or "65,536" in rec["[50]"].reason
     assert result.run["created"] == 100 - 4  # rows 37, 73, 91 (invalid) and row 50 (refused by HubSpot)
     assert fields  # the configuration maps first_name without a length guard
-    assert_converged(rt, emulator, table)
+    assert_converged(rt, emulator, table, refused={50})
 
 
 def test_batches_that_keep_failing_are_parked_durably_and_replay_after_the_fix(sqlite_url, emulator):
@@ -246,4 +246,5 @@ def test_retry_rejected_sends_rows_again_after_the_mapping_is_fixed(sqlite_url, 
     assert again.run["rows_read"] == 3 and again.run["created"] == 2 and again.run["rejected"] == 1
     still = [r for r in fixed.state.all_records("contacts") if r.last_outcome == "rejected"]
     assert [r.source_key for r in still] == ["[37]"] and "email" in still[0].reason
-    assert_converged(fixed, emulator, table)
+    assert_converged(fixed, emulator, table, statuses={"A": "customer", "P": "lead", "X": "other"},
+                     tiers=frozenset({"bronze", "silver", "gold", "platinum"}))
