@@ -14,6 +14,7 @@ import time
 import sqlalchemy as sa
 
 from hubspot_emulator import Emulator
+from shared.errors import judge
 from shared.sync.run import run_sync
 from tests.conftest import TOKEN
 from tests.regressions.helpers import make_runtime
@@ -43,3 +44,10 @@ def test_daily_limit_stops_the_run_instead_of_sleeping_for_hours(sqlite_url):
 
     assert finished, (f"run still going after 20 s: the writer asked to sleep {requested} s between attempts "
                       f"and the shared rate budget is paused for another {paused_for:.0f} s")
+    # it stopped because of the daily limit, said so, and left the work for tomorrow's run
+    assert "error" not in outcome, f"run_sync raised instead of stopping: {outcome['error']!r}"
+    result = outcome["result"]
+    assert result.drain.fatal is not None and "daily" in str(result.drain.fatal).lower()
+    assert judge(result.drain.fatal).exit_code == 3
+    assert result.run["status"] == "failed" and rt.state.get_position("contacts") is None
+    assert result.drain.poisoned == 0 and rt.state.list_poison() == []

@@ -48,3 +48,9 @@ def test_upsert_207_with_errors_does_not_lose_rows(sqlite_url, emulator):
         f"status={result.run['status']}, HubSpot holds {len(emulator.records('contacts'))} records, "
         f"next run reads {run_sync(rt).run['rows_read']} rows (watermark already moved)"
     )
+    # and precisely: the 207 named user2's email, so row 2 went alone and the others together; the
+    # fault was one answer only, so HubSpot then accepted every row: all five are created, none lost
+    assert {k: records[k].last_outcome for k in keys} == {k: "created" for k in keys}
+    assert sorted(r["properties"]["email"] for r in emulator.records("contacts")) == [
+        f"user{i}@example.com" for i in range(1, 6)]
+    assert result.run["api_calls"] == 4  # schema, the 207, the four others, row 2 alone
