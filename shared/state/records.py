@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from shared.state.tables import StateTables, utcnow
@@ -139,8 +139,8 @@ class Records(StateTables):
         by_key = {key: (version, value) for key, version, value in sends}
         refused: set[str] = set()
         with self.engine.begin() as conn:
-            claimed = set(conn.execute(select(r.source_key).where(and_(
-                r.object_name == object_name, r.source_key.in_(list(by_key))))).scalars())
+            claimed = dict(conn.execute(select(r.source_key, r.sending_version).where(and_(
+                r.object_name == object_name, r.source_key.in_(list(by_key))))).all())
             fresh = [k for k in by_key if k not in claimed]
             if fresh:
                 try:
@@ -149,15 +149,15 @@ class Records(StateTables):
                             "object_name": object_name, "source_key": k, "last_outcome": "pending", "updated_at": now,
                             "sending_version": by_key[k][0], "sending_value": by_key[k][1]} for k in fresh])
                 except IntegrityError:  # another delivery inserted them meanwhile: claim them as the others
-                    claimed.update(fresh)
-            for key in claimed:
-                version, value = by_key[key]
-                done = conn.execute(update(self.records).where(and_(
-                    r.object_name == object_name, r.source_key == key,
-                    r.sending_version.is_(None) | (r.sending_version <= version),
-                )).values(sending_version=version, sending_value=value)).rowcount
-                if not done:
-                    refused.add(key)
+                    claimed.update(dict(conn.execute(select(r.source_key, r.sending_version).where(and_(
+                        r.object_name == object_name, r.source_key.in_(fresh)))).all()))
+            refused = {k for k, v in claimed.items() if v is not None and v > by_key[k][0]}
+            mine = [{"k": k, "v": by_key[k][0], "val": by_key[k][1]} for k in claimed if k not in refused]
+            if mine:  # one statement for the batch; the guard keeps a newer claim made since the read
+                conn.execute(update(self.records).where(and_(
+                    r.object_name == object_name, r.source_key == bindparam("k"),
+                    r.sending_version.is_(None) | (r.sending_version <= bindparam("v")),
+                )).values(sending_version=bindparam("v"), sending_value=bindparam("val")), mine)
         return refused
 
     def newer_sends(self, object_name: str, sent: dict[str, str]) -> set[str]:

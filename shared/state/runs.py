@@ -47,6 +47,20 @@ class Runs(StateTables):
                 .values(status=status, finished_at=utcnow(), error=error)
             )
 
+    def abandon_runs(self, reason: str) -> list[str]:
+        """Close runs still marked running or enqueued whose process ended with its in-process queue
+        (a killed ``hubsync run``): nothing can deliver their batches any more. Returns their ids."""
+        with self.engine.begin() as conn:
+            stale = list(conn.execute(select(self.runs.c.run_id).where(
+                self.runs.c.status.in_(("running", "enqueued")))).scalars())
+            if stale:
+                conn.execute(update(self.runs).where(self.runs.c.run_id.in_(stale))
+                             .values(status="abandoned", finished_at=utcnow(), error=reason))
+                conn.execute(update(self.batches).where(and_(self.batches.c.run_id.in_(stale),
+                                                             self.batches.c.status == "queued"))
+                             .values(status="abandoned", updated_at=utcnow()))
+        return stale
+
     def maybe_finish_run(self, run_id: str) -> bool:
         """Close a fully enqueued run once none of its batches is still open."""
         b = self.batches.c

@@ -37,6 +37,10 @@ def run_sync(
     retry_rejected: bool = False,
     give_up_after: int | None = None,
 ) -> SyncResult:
+    if not rt.durable_queue:
+        # an earlier `hubsync run` that was killed left its run open, and its queue died with it; its
+        # watermark had not moved, so this run reads its rows again
+        rt.state.abandon_runs("the process running it ended before its batches were done; the next run read them again")
     plan = rt.planner().plan("cli", objects, full, on_page=on_page, retry_rejected=retry_rejected)
     if on_planned:
         on_planned(plan)
