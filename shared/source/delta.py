@@ -25,9 +25,10 @@ class DeltaRow:
 class DeltaSource(Protocol):
     """Changed rows of one configured object, in a stable order, page by page."""
 
-    def iter_delta(self, after: Position | None, page_size: int,
-                   full_rows: bool = False) -> Iterator[list[DeltaRow]]:
-        """Pages of rows changed after ``after`` (everything when None); a page is never empty."""
+    def iter_delta(self, after: Position | None, page_size: int, full_rows: bool = False,
+                   before: Position | None = None) -> Iterator[list[DeltaRow]]:
+        """Pages of rows changed after ``after`` (everything when None), and below ``before``'s
+        version when given; a page is never empty."""
         ...
 
     def overlap_start(self, saved: Position) -> Position:

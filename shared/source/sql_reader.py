@@ -58,7 +58,8 @@ class WatermarkDelta:
 
     # -- statements (built here so the T-SQL can be compiled and checked in tests) --
 
-    def delta_statement(self, after: Position | None, page_size: int, full_rows: bool = False):  # type: ignore[no-untyped-def]
+    def delta_statement(self, after: Position | None, page_size: int, full_rows: bool = False,  # type: ignore[no-untyped-def]
+                        before: Position | None = None):
         t = self.table
         stmt = select(*t.selected_columns(full_rows))
         conditions: list[ColumnElement[bool]] = []
@@ -66,6 +67,8 @@ class WatermarkDelta:
             conditions.append(self._after(after))  # NULL > x is never true: NULLs stay out here too
         elif t.wm_col.nullable:
             conditions.append(t.wm_col.is_not(None))  # rows without a version: rejected by the planner
+        if before is not None:  # the overlap: up to, not including, the saved version
+            conditions.append(t.wm_col < literal(decode_version(self.kind, before.version), t.wm_col.type))
         if self.kind == "rowversion" and t.is_mssql:
             conditions.append(t.wm_col < mssql.min_active_rowversion())
         if conditions:
@@ -90,12 +93,13 @@ class WatermarkDelta:
 
     # -- reading --
 
-    def iter_delta(self, after: Position | None, page_size: int,
-                   full_rows: bool = False) -> Iterator[list[DeltaRow]]:
-        """Pages of changed rows in (watermark, key) order, each page a fresh query."""
+    def iter_delta(self, after: Position | None, page_size: int, full_rows: bool = False,
+                   before: Position | None = None) -> Iterator[list[DeltaRow]]:
+        """Pages of changed rows in (watermark, key) order, each page a fresh query; with ``before``,
+        only rows whose version is lower than its version."""
         position = after
         while True:
-            stmt = self.delta_statement(position, page_size, full_rows)
+            stmt = self.delta_statement(position, page_size, full_rows, before)
             try:
                 with self.table.engine.connect() as conn:
                     result = conn.execute(stmt).mappings().all()

@@ -141,41 +141,33 @@ class Planner:
             raise ConfigurationError(problem)
         origin = watermark_origin(obj)
         self._reject_unversioned(run_id, obj, source)
-        after = source.overlap_start(saved) if saved is not None else None
         losers: dict[str, str] | None = None
-        for page in source.iter_delta(after, self.config.source.page_size):
+
+        def send(page: list[DeltaRow]) -> None:
+            nonlocal losers
             if losers is None:  # only when something changed: one query per unique property
                 losers = self._duplicate_losers(obj, source)
-            if saved is not None and page[0].version <= saved.version:
-                page = self._drop_seen(obj, page, saved)  # the overlap: rows state has at this version
-                if not page:
-                    continue
             sendable = [r for r in page if key_to_json(r.key) not in losers]
             if len(sendable) < len(page):
                 self._reject_duplicates(run_id, obj, [r for r in page if key_to_json(r.key) in losers], losers)
-            for msg, rows in pack_messages(run_id, obj, sendable, plan.batches + plan.too_large):
-                if msg is None:
-                    self._reject_unqueueable(run_id, obj, rows[0])
-                    plan.too_large += 1
-                    continue
-                self.state.record_batch(msg.batch_id, run_id, obj.name, len(msg.keys))
-                try:
-                    self.queue.send(msg.to_json())
-                except MessageTooLarge:  # cannot happen after packing; kept loud if it does
-                    self.state.batch_finished(msg.batch_id, "unsent", "message too large")
-                    raise
-                except Exception:
-                    self.state.batch_finished(msg.batch_id, "unsent", "enqueue failed")
-                    raise
-                plan.batches += 1
+            self._enqueue(run_id, obj, sendable, plan)
             plan.rows += len(page)
-            if saved is None or page[-1].version > saved.version:  # the overlap never moves it back
-                plan.position = Position(page[-1].version, page[-1].key, origin)
-            if self.save_positions:
-                self.state.set_position(obj.name, plan.position)
             self.state.add_counts(run_id, rows_read=len(page))
             if on_page:
                 on_page(len(page))
+
+        if saved is not None and source.overlap_start(saved) != saved:
+            # the overlap, read on its own so the delta's pages stay as they were: rows committed
+            # late behind a later version; those state already decided at their version are dropped
+            for page in source.iter_delta(source.overlap_start(saved), self.config.source.page_size, before=saved):
+                unseen = self._drop_seen(obj, page)
+                if unseen:
+                    send(unseen)
+        for page in source.iter_delta(saved, self.config.source.page_size):
+            send(page)
+            plan.position = Position(page[-1].version, page[-1].key, origin)
+            if self.save_positions:
+                self.state.set_position(obj.name, plan.position)
         if plan.position is not None and source.resume_point(plan.position) != plan.position:
             plan.position = dataclasses.replace(source.resume_point(plan.position), origin=origin)
             if self.save_positions:
@@ -184,6 +176,23 @@ class Planner:
         log_event(log, logging.INFO, "object_planned", run_id=run_id, object=obj.name, rows_read=plan.rows,
                   batches=plan.batches)
         return plan
+
+    def _enqueue(self, run_id: str, obj: ObjectConfig, rows: list[DeltaRow], plan: ObjectPlan) -> None:
+        for msg, packed in pack_messages(run_id, obj, rows, plan.batches + plan.too_large):
+            if msg is None:
+                self._reject_unqueueable(run_id, obj, packed[0])
+                plan.too_large += 1
+                continue
+            self.state.record_batch(msg.batch_id, run_id, obj.name, len(msg.keys))
+            try:
+                self.queue.send(msg.to_json())
+            except MessageTooLarge:  # cannot happen after packing; kept loud if it does
+                self.state.batch_finished(msg.batch_id, "unsent", "message too large")
+                raise
+            except Exception:
+                self.state.batch_finished(msg.batch_id, "unsent", "enqueue failed")
+                raise
+            plan.batches += 1
 
     def _plan_retries(self, run_id: str, obj: ObjectConfig, plan: ObjectPlan) -> None:
         """Queue again the rows that were rejected or failed, e.g. after the mapping was fixed."""
@@ -226,13 +235,12 @@ class Planner:
         self.state.add_counts(run_id, rows_read=len(keys), rejected=len(keys))
         log_event(log, logging.WARNING, "rows_without_watermark", run_id=run_id, object=obj.name, rows=len(keys))
 
-    def _drop_seen(self, obj: ObjectConfig, page: list[DeltaRow], saved: Position) -> list[DeltaRow]:
-        """Rows of the overlap that state already decided on at the version they still have."""
-        overlap = [r for r in page if r.version <= saved.version]
-        known = self.state.get_records(obj.name, [key_to_json(r.key) for r in overlap])
-        seen = {k for k, st in known.items() if st.seen_version is not None}
-        return [r for r in page if r.version > saved.version
-                or not (key_to_json(r.key) in seen and known[key_to_json(r.key)].seen_version == r.version)]
+    def _drop_seen(self, obj: ObjectConfig, page: list[DeltaRow]) -> list[DeltaRow]:
+        """The rows of an overlap page that state has neither decided on nor seen claimed for sending at
+        the version they have now (a delivery in flight has them)."""
+        known = self.state.get_records(obj.name, [key_to_json(r.key) for r in page])
+        return [r for r in page if (st := known.get(key_to_json(r.key))) is None
+                or r.version not in (st.seen_version, st.sending_version)]
 
     def _duplicate_losers(self, obj: ObjectConfig, source: DeltaSource) -> dict[str, str]:
         """Rows sharing a unique value with another row of the table, decided before anything is

@@ -29,7 +29,8 @@ class ListDelta:
         self.rows = rows
         self.asked: list[Position | None] = []
 
-    def iter_delta(self, after: Position | None, page_size: int, full_rows: bool = False) -> Iterator[list[DeltaRow]]:
+    def iter_delta(self, after: Position | None, page_size: int, full_rows: bool = False,
+                   before: Position | None = None) -> Iterator[list[DeltaRow]]:
         self.asked.append(after)
         todo = [r for r in self.rows if after is None or r.version > after.version]
         for start in range(0, len(todo), page_size):
