@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
 
 from shared.state.tables import StateTables, utcnow
 
@@ -25,6 +25,12 @@ class Poison(StateTables):
         batch_id, message_id, queue = (fit(v, col.type.length) for v, col in  # a hostile message's ids can be long
                                        ((batch_id, c.batch_id), (message_id, c.message_id), (queue, c.queue)))
         with self.engine.begin() as conn:
+            if message_id is not None:  # delivered again after its park (the host died before deleting it)
+                earlier = conn.execute(select(c.id, c.body).where(and_(
+                    c.queue == queue, c.message_id == message_id))).all()
+                same = [row.id for row in earlier if row.body == body]
+                if same:
+                    return int(same[0])
             result = conn.execute(
                 self.poison.insert().values(
                     queue=queue, message_id=message_id, batch_id=batch_id, body=body,
