@@ -14,15 +14,8 @@ from shared.config import ObjectConfig
 from shared.keys import key_to_json
 from shared.mapping.data_validator import PortalSchema
 from shared.runtime import Runtime
-from shared.sync.assessment import (
-    BatchCounts,
-    Candidate,
-    assess,
-    match_value,
-    pick_owners,
-    slots_of,
-    unique_properties,
-)
+from shared.sync import assessment
+from shared.sync.assessment import BatchCounts, Candidate
 
 
 @dataclass
@@ -50,7 +43,7 @@ def preview(rt: Runtime, obj: ObjectConfig, schema: PortalSchema, sample: int = 
         out.rows += len(page)
         rows = {key_to_json(r.key): r for r in page}
         known = rt.state.get_records(obj.name, list(rows))
-        settled, tally, candidates = assess(obj, schema, list(rows), rows, known)
+        settled, tally, candidates = assessment.assess(obj, schema, list(rows), rows, known)
         candidates = _drop_duplicates(rt, obj, schema, candidates, out)
         out.counts.unchanged += tally["unchanged"]
         out.counts.rejected += tally["rejected"]
@@ -68,13 +61,14 @@ def preview(rt: Runtime, obj: ObjectConfig, schema: PortalSchema, sample: int = 
 def _drop_duplicates(rt: Runtime, obj: ObjectConfig, schema: PortalSchema, candidates: list[Candidate],
                      out: ObjectPreview) -> list[Candidate]:
     """As the worker does: two rows may not write one HubSpot record (read-only: nothing is claimed)."""
-    props = unique_properties(obj, schema)
+    props = assessment.unique_properties(obj, schema)
     recorded = rt.state.owners_of(obj.name, [c.norm_id for c in candidates])
     owners = {(obj.id_property, value): (obj.name, key) for value, key in recorded.items()}
     for prop in props:
-        held = rt.state.holders(obj.object_type, prop, [v for c in candidates for p, v in slots_of(props, c) if p == prop])
+        values = [v for c in candidates for p, v in assessment.slots_of(props, c) if p == prop]
+        held = rt.state.holders(obj.object_type, prop, values)
         owners.update({(prop, value): (cl.object_name, cl.source_key) for value, cl in held.items()})
-    kept, duplicates = pick_owners(obj, props, candidates, owners)
+    kept, duplicates = assessment.pick_owners(obj, props, candidates, owners)
     out.counts.rejected += len(duplicates)
     out.rejections.extend((c.source_key, reason) for c, reason in duplicates[: max(0, 20 - len(out.rejections))])
     return kept
@@ -99,7 +93,7 @@ def _compare(rt: Runtime, obj: ObjectConfig, chunk: list[Candidate], out: Object
             continue
         found = rt.writer.read(obj.object_type, [c.mapped.properties[prop] for c in todo], props, prop)
         for c in todo:
-            hit = found.get(match_value(prop, c.mapped.properties[prop]))
+            hit = found.get(assessment.match_value(prop, c.mapped.properties[prop]))
             if hit:
                 existing[c.source_key] = hit
     for c in chunk:
