@@ -114,6 +114,9 @@ def run(config: ConfigOpt = None, obj: ObjectOpt = None,
                               retry_rejected=retry_rejected)
         summary, drained = result.run, result.drain
     _print_summary(summary, drained, config)
+    if result.earlier_batches:
+        out.print(f"also finished {result.earlier_batches} batch(es) left by earlier runs; their rows count in "
+                  f"those runs ({hint(config, 'status')})", highlight=False)
     if drained.fatal is not None:
         fatal = drained.fatal
         raise fail(f"{fatal} — the watermark did not move; run again once this is fixed", judge(fatal).exit_code)

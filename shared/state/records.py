@@ -128,8 +128,9 @@ class Records(StateTables):
         """Forget the record's HubSpot id too: it is matched again by its id property."""
         self._forget(object_name, source_key, hubspot_id=None, payload_hash=None)
 
-    def claim_sends(self, object_name: str, sends: Sequence[tuple[str, str, str]]) -> set[str]:
-        """Before sending (source key, version, id value): record that this version may reach HubSpot.
+    def claim_sends(self, object_name: str, sends: Sequence[tuple[str, str, str | None]]) -> set[str]:
+        """Before sending (source key, version, id value): record that this version may reach HubSpot
+        (the planner claims with no id value: the row is queued, nothing is sent yet).
         Returns the keys for which a newer version was claimed already: that delivery sends the
         row, this older one must not. New rows get a record in state ``pending``."""
         if not sends:
@@ -157,7 +158,8 @@ class Records(StateTables):
                 conn.execute(update(self.records).where(and_(
                     r.object_name == object_name, r.source_key == bindparam("k"),
                     r.sending_version.is_(None) | (r.sending_version <= bindparam("v")),
-                )).values(sending_version=bindparam("v"), sending_value=bindparam("val")), mine)
+                )).values(sending_version=bindparam("v"),
+                          sending_value=func.coalesce(bindparam("val"), r.sending_value)), mine)
         return refused
 
     def newer_sends(self, object_name: str, sent: dict[str, str]) -> set[str]:

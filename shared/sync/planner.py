@@ -178,6 +178,9 @@ class Planner:
         return plan
 
     def _enqueue(self, run_id: str, obj: ObjectConfig, rows: list[DeltaRow], plan: ObjectPlan) -> None:
+        # queued rows are claimed at their version, so the next run's overlap does not queue them again
+        # while they wait (a backlog under HubSpot's limits would otherwise grow with every run)
+        self.state.claim_sends(obj.name, [(key_to_json(r.key), r.version, None) for r in rows])
         for msg, packed in pack_messages(run_id, obj, rows, plan.batches + plan.too_large):
             if msg is None:
                 self._reject_unqueueable(run_id, obj, packed[0])

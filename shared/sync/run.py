@@ -21,6 +21,12 @@ class SyncResult:
     run: dict[str, Any]
 
     @property
+    def earlier_batches(self) -> int:
+        """Batches of earlier runs this run's drain finished too (a durable queue keeps them): their
+        rows count in those runs, not in this one's summary."""
+        return max(0, self.drain.done + self.drain.parked + self.drain.deferred - self.plan.batches)
+
+    @property
     def clean(self) -> bool:
         return not (self.run.get("rejected") or self.run.get("failed")) and self.drain.fatal is None
 
