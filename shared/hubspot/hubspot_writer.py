@@ -21,6 +21,7 @@ from shared.errors import Action, BatchValidationError, ConfigurationError, Retr
 from shared.hubspot.error_handler import classify_exception, conflict_error
 from shared.hubspot.rate_budget import LocalRateBudget, RateBudget
 from shared.mapping.data_validator import PortalSchema, PropertyDef
+from shared.mapping.field_mapper import match_value
 
 T = TypeVar("T")
 MAX_BATCH = 100
@@ -209,8 +210,7 @@ class HubSpotWriter:
         for result in getattr(data, "results", None) or []:
             props = dict(result.properties or {})
             key = props.get(id_property, result.id) if id_property else result.id
-            if id_property == "email" and key:
-                key = key.lower()
+            key = match_value(id_property, str(key)) if id_property and key else key
             out[str(key)] = {"id": result.id, "properties": props}
         return out
 

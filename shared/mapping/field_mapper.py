@@ -30,6 +30,11 @@ class MappedRecord:
     payload_hash: str
 
 
+def match_value(prop: str, value: str) -> str:
+    """A unique value as HubSpot compares it: emails case-insensitively, the rest exactly."""
+    return value.lower() if prop == "email" else value
+
+
 def payload_hash(properties: Mapping[str, str]) -> str:
     """A stable hash of a payload: the same properties always give the same hash."""
     canonical = json.dumps(dict(sorted(properties.items())), ensure_ascii=False, separators=(",", ":"))

@@ -14,7 +14,7 @@ from shared.config import ObjectConfig
 from shared.errors import RecordRejected
 from shared.keys import key_from_json
 from shared.mapping.data_validator import PortalSchema
-from shared.mapping.field_mapper import MappedRecord, map_row
+from shared.mapping.field_mapper import MappedRecord, map_row, match_value
 from shared.source.delta import DeltaRow
 from shared.state import RecordState
 
@@ -51,7 +51,7 @@ class Candidate:
 
 
 def normalise_id_value(obj: ObjectConfig, value: str) -> str:
-    return value.lower() if obj.id_property == "email" else value
+    return match_value(obj.id_property, value)
 
 
 def assess(
@@ -126,11 +126,6 @@ def unique_properties(obj: ObjectConfig, schema: PortalSchema) -> list[str]:
         if name != obj.id_property and (is_email or (definition is not None and definition.unique)):
             props.append(name)
     return props
-
-
-def match_value(prop: str, value: str) -> str:
-    """A unique value as HubSpot compares it: emails case-insensitively, the rest exactly."""
-    return value.lower() if prop == "email" else value
 
 
 def slots_of(props: list[str], c: Candidate) -> list[Slot]:

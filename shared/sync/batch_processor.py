@@ -29,6 +29,7 @@ from shared.hubspot.error_handler import explain_rejection, invalid_properties
 from shared.hubspot.hubspot_writer import HubSpotWriter, WriteResult
 from shared.hubspot.schema_cache import SchemaCache
 from shared.keys import key_to_json
+from shared.mapping.field_mapper import match_value
 from shared.queue.messages import BatchMessage
 from shared.source.table import TableCache
 from shared.state import COUNTERS, Claim, RecordState, StateStore
@@ -36,7 +37,6 @@ from shared.sync.assessment import (
     BatchCounts,
     Candidate,
     assess,
-    match_value,
     pick_owners,
     slots_of,
     unique_properties,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from shared.config import ObjectConfig
 from shared.keys import key_to_json
 from shared.mapping.data_validator import PortalSchema
+from shared.mapping.field_mapper import match_value
 from shared.runtime import Runtime
 from shared.sync import assessment
 from shared.sync.assessment import BatchCounts, Candidate
@@ -93,7 +94,7 @@ def _compare(rt: Runtime, obj: ObjectConfig, chunk: list[Candidate], out: Object
             continue
         found = rt.writer.read(obj.object_type, [c.mapped.properties[prop] for c in todo], props, prop)
         for c in todo:
-            hit = found.get(assessment.match_value(prop, c.mapped.properties[prop]))
+            hit = found.get(match_value(prop, c.mapped.properties[prop]))
             if hit:
                 existing[c.source_key] = hit
     for c in chunk:
