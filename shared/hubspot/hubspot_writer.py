@@ -134,7 +134,8 @@ class HubSpotWriter:
                 lambda: api.get_all_with_http_info(object_type, archived=False, _request_timeout=self.timeout),
             )
         except ConfigurationError as err:
-            if "404" in str(err):
+            # error_handler's 404 text; "404" anywhere in it also matched a 401's correlation id
+            if str(err).startswith("HubSpot answered 404"):
                 raise UnknownObjectType(
                     f"HubSpot has no object type {object_type!r}: check object_type in the configuration"
                 ) from None

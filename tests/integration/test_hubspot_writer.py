@@ -103,3 +103,12 @@ def test_record_deleted_in_hubspot_is_recreated_and_remapped(sqlite_url, emulato
     # unchanged rows are not re-sent: only the changed one came back
     assert [r["properties"]["email"] for r in emulator.records("contacts")] == ["user2@example.com"]
     assert table.name == "customers"
+
+
+
+def test_a_401_whose_correlation_id_holds_404_is_still_a_token_problem(emulator) -> None:
+    # the schema read used to test for "404" anywhere in the error text, correlation id included
+    emulator.inject_fault(401, body={"status": "error", "message": "Authentication credentials not found.",
+                                     "category": "INVALID_AUTHENTICATION", "correlationId": "e404a1b2-0000"})
+    with pytest.raises(AuthenticationError, match="HUBSPOT_ACCESS_TOKEN"):
+        _writer(emulator).fetch_schema("contacts")

@@ -233,3 +233,4 @@ def test_a_custom_unique_conflict_names_the_record_the_property_and_the_value() 
 def test_a_conflict_without_an_existing_id_names_nothing() -> None:
     err = classify_response(409, body(category="CONFLICT", message='Duplicate value "x" for the unique property "p"'))
     assert err.existing_id is None
+
