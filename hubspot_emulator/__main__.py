@@ -16,6 +16,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--token", default="demo-token", help="accepted bearer token (default demo-token)")
     parser.add_argument("--data-file", default=None, help="JSON file the records persist to")
     parser.add_argument("--rate-limit-per-10s", type=int, default=None, help="enforce a 10 s rolling limit")
+    parser.add_argument("--window-seconds", type=float, default=10.0,
+                        help="length of the rolling window (HubSpot's is 10 s; default 10)")
     parser.add_argument("--daily-limit", type=int, default=None, help="enforce a daily limit")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     args = parser.parse_args(argv)
@@ -26,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
         data_file=args.data_file,
         rate_limit_per_10s=args.rate_limit_per_10s,
         daily_limit=args.daily_limit,
+        window_seconds=args.window_seconds,
         host=args.host,
     )
     emulator.verbose = args.verbose

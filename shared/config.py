@@ -171,11 +171,45 @@ class SourceConfig(_Strict):
         return value
 
 
+HUBSPOT_MAX_PER_10S = 250  # the highest burst limit of any tier (the API limit increase add-on)
+
+
+def check_ceiling(config: SyncConfig, base_url: str | None) -> None:
+    """``hubspot.requests_per_10s`` above every tier's limit is a mistake when the requests go to
+    HubSpot itself (``base_url`` None); an emulator or a proxy may allow more."""
+    per_10s = config.hubspot.requests_per_10s
+    if base_url is None and per_10s > HUBSPOT_MAX_PER_10S:
+        raise ConfigurationError(
+            f"hubspot.requests_per_10s={per_10s} is above HubSpot's highest burst limit for any tier "
+            f"({HUBSPOT_MAX_PER_10S} per 10 s, with the API limit increase add-on): set your portal's limit "
+            "(100 Free/Starter, 190 Professional/Enterprise)")
+
+
 class HubSpotConfig(_Strict):
     mode: Literal["live", "emulator"] = "live"
-    requests_per_10s: int = Field(default=100, ge=1, le=1000)
+    requests_per_10s: int = Field(
+        default=100, ge=1, le=100_000,
+        description="The app's burst limit per 10 s (100 Free/Starter, 190 Professional/Enterprise, 250 with the "
+                    "API limit increase), shared by every instance and worker that uses the token.")
+    reserve_share: float = Field(
+        default=0.0, ge=0.0, le=0.9,
+        description="Share of that limit left for the portal's other integrations (0 to 0.9).")
+    daily_reserve: int = Field(
+        default=0, ge=0,
+        description="Requests of the portal's daily limit never used: below it hubsync stops as at the daily 429.")
+    budget_container: str = Field(
+        default="hubsync-rate-budget",
+        description="Blob container (in the queues' storage account) holding the window every instance shares.")
     timeout_seconds: float = Field(default=30, gt=0)
     max_attempts: int = Field(default=4, ge=1, le=10)
+
+    @field_validator("budget_container")
+    @classmethod
+    def _container_name(cls, value: str) -> str:
+        if not re.match(r"^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$", value):
+            raise ValueError(f"{value!r} is not a valid blob container name: use 3 to 63 lowercase letters, digits "
+                             "and single hyphens, starting and ending with a letter or digit")
+        return value
 
 
 class QueueConfig(_Strict):

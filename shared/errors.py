@@ -126,6 +126,7 @@ class Verdict:
     transient: bool  # a service is failing, not this message: counts towards stopping on an outage
     exit_code: int
     delay: float | None = None  # seconds the service asked us to wait, when it said
+    paced: bool = False  # HubSpot's rolling window: the rate budget decides when to try again
 
 
 DEFAULT_RETRY_DELAY = 10.0
@@ -139,7 +140,8 @@ def judge(err: BaseException) -> Verdict:
         return Verdict(Action.STOP, False, EXIT_CONFIG)
     if isinstance(err, RetryableError):
         if err.status == 429:  # the ten-second window (seconds) or the daily limit (hours)
-            return Verdict(Action.DEFER, True, EXIT_UNAVAILABLE, err.retry_after or DEFAULT_RETRY_DELAY)
+            return Verdict(Action.DEFER, True, EXIT_UNAVAILABLE, err.retry_after or DEFAULT_RETRY_DELAY,
+                           paced=not err.quota_exhausted)
         return Verdict(Action.RETRY, True, EXIT_UNAVAILABLE, err.retry_after)
     if isinstance(err, OSError):  # a socket or file the platform could not reach, not wrapped at an edge
         return Verdict(Action.RETRY, True, EXIT_UNAVAILABLE)

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 
 from shared import sync_logger
-from shared.config import ObjectConfig, SyncConfig
+from shared.config import ObjectConfig, SyncConfig, check_ceiling
 from shared.hubspot.hubspot_writer import HubSpotWriter
-from shared.hubspot.rate_budget import LocalRateBudget
+from shared.hubspot.rate_budget import PacedBudget
 from shared.hubspot.schema_cache import SchemaCache
+from shared.hubspot.shared_budget import BlobWindowStore, member_id
 from shared.queue.backends import MemoryQueue, Queue, StorageQueue
 from shared.queue.queue_handler import MessageHandler
 from shared.settings import Settings
@@ -77,11 +78,15 @@ class Runtime:
         engine = engine or create_source_engine(settings.source_url_for(config), settings.sql_auth)
         state = StateStore(engine, config.source.state_schema, config.source.table_prefix)
 
+        check_ceiling(config, hubspot_base_url or settings.hubspot_base_url)
+        shared_budget = settings.uses_storage_queues(config, storage_queues)
+
         def make_writer() -> HubSpotWriter:
+            token = settings.token_for(config)
             return HubSpotWriter(
-                settings.token_for(config),
+                token,
                 hubspot_base_url or settings.hubspot_base_url,
-                budget=LocalRateBudget(config.hubspot.requests_per_10s),
+                budget=cls.make_budget(settings, config, token.get_secret_value(), shared_budget),
                 timeout=config.hubspot.timeout_seconds,
                 max_attempts=config.hubspot.max_attempts,
                 client_side_validation=client_side_validation,
@@ -91,6 +96,17 @@ class Runtime:
         if queue is None or poison_queue is None:
             queue, poison_queue = cls.make_queues(settings, config, storage_queues)
         return cls(settings, config, engine, state, queue, poison_queue, make_writer)
+
+    @staticmethod
+    def make_budget(settings: Settings, config: SyncConfig, token: str, shared: bool) -> PacedBudget:
+        """One rolling window for every caller of the app: in the queues' storage account when the
+        queues are there (every Function instance and CLI worker), in this process otherwise."""
+        hub = config.hubspot
+        options = {"reserve_share": hub.reserve_share, "daily_reserve": hub.daily_reserve}
+        if not shared:
+            return PacedBudget(hub.requests_per_10s, **options)  # type: ignore[arg-type]
+        store = BlobWindowStore.connect(settings.storage, hub.budget_container, token, settings.azure_client_id)
+        return PacedBudget(hub.requests_per_10s, store, member=member_id(), **options)  # type: ignore[arg-type]
 
     @staticmethod
     def make_queues(settings: Settings, config: SyncConfig, in_functions: bool = False) -> tuple[Queue, Queue]:

@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     storage_queue_uri: str | None = _setting(
         "AzureWebJobsStorage__queueServiceUri", "Queue endpoint, signed in with the managed identity.",
         app_setting=False)
+    storage_blob_uri: str | None = _setting(
+        "AzureWebJobsStorage__blobServiceUri", "Blob endpoint (the shared HubSpot rate window), signed in with the "
+        "managed identity.", app_setting=False)
     storage_client_id: str | None = _setting(
         "AzureWebJobsStorage__clientId", "Identity the host uses for storage.", app_setting=False)
 
@@ -154,6 +157,7 @@ class Settings(BaseSettings):
         values = {
             "AzureWebJobsStorage": self.storage_connection.get_secret_value() if self.storage_connection else None,
             "AzureWebJobsStorage__queueServiceUri": self.storage_queue_uri,
+            "AzureWebJobsStorage__blobServiceUri": self.storage_blob_uri,
             "AzureWebJobsStorage__clientId": self.storage_client_id,
         }
         return {k: v for k, v in values.items() if v}

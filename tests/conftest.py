@@ -51,36 +51,42 @@ def emulator() -> Iterator[Emulator]:
 
 @pytest.fixture(scope="session")
 def azurite() -> Iterator[str]:
-    """A real Azurite queue service; yields its connection string."""
+    """A real Azurite (queue and blob services); yields its connection string."""
     command = os.environ.get("HUBSYNC_TEST_AZURITE") or shutil.which("azurite-queue")
     local = ROOT / ".tools/node_modules/.bin/azurite-queue"
     if not command and local.exists():
         command = str(local)
     if not command:
         pytest.fail("Azurite is not installed: run the suite with `bash scripts/test`")
-    port = _free_port()
+    both = Path(command).with_name("azurite")  # the same package's command for every service
+    if not both.exists():
+        pytest.fail(f"Azurite's combined command is missing next to {command}: run `bash scripts/test`")
+    queue_port, blob_port, table_port = _free_port(), _free_port(), _free_port()
     workdir = Path(os.environ.get("TMPDIR", "/tmp")) / f"azurite-{uuid.uuid4().hex[:8]}"
     workdir.mkdir(parents=True)
     proc = subprocess.Popen(
-        [command, "--queueHost", "127.0.0.1", "--queuePort", str(port), "--inMemoryPersistence",
-         "--silent", "--skipApiVersionCheck", "--disableTelemetry", "--loose"],
+        [str(both), "--queueHost", "127.0.0.1", "--queuePort", str(queue_port), "--blobHost", "127.0.0.1",
+         "--blobPort", str(blob_port), "--tableHost", "127.0.0.1", "--tablePort", str(table_port),
+         "--inMemoryPersistence", "--silent", "--skipApiVersionCheck", "--disableTelemetry", "--loose"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=workdir,
     )
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if proc.poll() is not None:
-                pytest.fail(f"Azurite exited: {proc.stderr.read().decode()[:500] if proc.stderr else ''}")
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("Azurite did not start within 30 s")
+    for port in (queue_port, blob_port):
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    pytest.fail(f"Azurite exited: {proc.stderr.read().decode()[:500] if proc.stderr else ''}")
+                time.sleep(0.2)
+        else:
+            proc.kill()
+            pytest.fail("Azurite did not start within 30 s")
     yield (
         "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
-        f"AccountKey={AZURITE_KEY};QueueEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
+        f"AccountKey={AZURITE_KEY};QueueEndpoint=http://127.0.0.1:{queue_port}/devstoreaccount1;"
+        f"BlobEndpoint=http://127.0.0.1:{blob_port}/devstoreaccount1;"
     )
     proc.terminate()
     try:

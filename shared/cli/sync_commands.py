@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from shared.cli.app import ConfigOpt, ObjectOpt, app, fail, hint, open_runtime, out, progress_bar
+from shared.cli.app import ConfigOpt, ObjectOpt, app, err_console, fail, hint, open_runtime, out, progress_bar
 from shared.errors import EXIT_REJECTED, judge
+from shared.state import run_seconds
 
 
 def _target(rt: Any) -> str:
@@ -92,25 +94,40 @@ def run(config: ConfigOpt = None, obj: ObjectOpt = None,
         retry_rejected: Annotated[bool, typer.Option(
             "--retry-rejected", help="Also send again every row whose last outcome was rejected or failed "
                                      "(after fixing the mapping or the data).")] = False,
+        progress_seconds: Annotated[float, typer.Option(
+            "--progress-seconds", min=0.1,
+            help="When output is not a terminal: seconds between progress lines.")] = 10.0,
         ) -> None:
     """Plan the deltas, enqueue them, and drain the queue with N workers (the queue function's code)."""
     from shared.sync.preflight import preflight, selected
+    from shared.sync.progress import Progress, ProgressTicker
     from shared.sync.run import run_sync
 
     with open_runtime(config, demo_setup=True) as rt:
         objects = selected(rt, obj)
         preflight(rt, objects, hint=hint(config, "init-db"))
         names = [o.name for o in objects]
-        with progress_bar() as progress:
+        counts = Progress(rt.writer)
+        ticker = ProgressTicker(counts, progress_seconds, None if err_console.is_terminal else
+                                lambda line: out.print(line, highlight=False, markup=False))
+        with progress_bar() as progress, (ticker if not err_console.is_terminal else contextlib.nullcontext()):
             reading = progress.add_task("reading deltas", total=None)
             syncing: list[Any] = []
 
+            def page(n: int) -> None:
+                counts.read(n)
+                progress.advance(reading, n)
+
             def planned(plan: Any) -> None:
+                counts.batches_total = plan.batches
                 progress.remove_task(reading)
                 syncing.append(progress.add_task("syncing batches", total=plan.batches))
 
-            result = run_sync(rt, names, full, workers, on_page=lambda n: progress.advance(reading, n),
-                              on_planned=planned, on_message=lambda: progress.advance(syncing[0]),
+            def message() -> None:
+                counts.batch_done()
+                progress.advance(syncing[0])
+
+            result = run_sync(rt, names, full, workers, on_page=page, on_planned=planned, on_message=message,
                               retry_rejected=retry_rejected)
         summary, drained = result.run, result.drain
     _print_summary(summary, drained, config)
@@ -133,6 +150,10 @@ def _print_summary(run: dict[str, Any], drained: Any, config_path: str | None) -
         table.add_row(name.replace("_", " "), str(run.get(name, 0)))
     table.add_row("batches retried", str(drained.retried))
     table.add_row("batches poisoned", str(drained.poisoned + drained.parked))
+    seconds = run_seconds(run)
+    if seconds is not None:
+        table.add_row("duration", f"{seconds:.1f} s")
+        table.add_row("rows per second", f"{run.get('rows_read', 0) / max(seconds, 0.001):.0f}")
     out.print(table)
     if run.get("rejected") or run.get("failed"):
         out.print(f"rejected and failed rows keep their reasons: {hint(config_path, 'status --rejected')}",

@@ -19,7 +19,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt
 
 from shared.errors import Action, BatchValidationError, ConfigurationError, RetryableError, UnknownObjectType, judge
 from shared.hubspot.error_handler import classify_exception, conflict_error
-from shared.hubspot.rate_budget import LocalRateBudget, RateBudget
+from shared.hubspot.rate_budget import PacedBudget, RateBudget
 from shared.mapping.data_validator import PortalSchema, PropertyDef
 from shared.mapping.field_mapper import match_value
 
@@ -45,8 +45,10 @@ def _retry_in_call(err: BaseException) -> bool:
 
 
 def _wait(retry_state: Any) -> float:
-    hint = judge(retry_state.outcome.exception()).delay
-    return hint if hint is not None else min(2.0 ** retry_state.attempt_number, 30.0)
+    verdict = judge(retry_state.outcome.exception())
+    if verdict.paced:  # the budget holds the next attempt until HubSpot's window has room
+        return 0.0
+    return verdict.delay if verdict.delay is not None else min(2.0 ** retry_state.attempt_number, 30.0)
 
 
 class HubSpotWriter:
@@ -62,7 +64,7 @@ class HubSpotWriter:
     ) -> None:
         self._token = token
         self.base_url = (base_url or "https://api.hubapi.com").rstrip("/")
-        self.budget = budget or LocalRateBudget(100)
+        self.budget = budget or PacedBudget(100)
         self.timeout = timeout
         self.max_attempts = max_attempts
         self._csv = client_side_validation
@@ -101,10 +103,10 @@ class HubSpotWriter:
             try:
                 data, status, headers = fn()
             except Exception as err:  # noqa: BLE001 - classified below
+                self.budget.observe(getattr(err, "headers", None))
                 classified = classify_exception(err, what)
-                verdict = judge(classified)
-                if verdict.action is Action.DEFER:  # HubSpot said 429: hold every thread back
-                    self.budget.pause(min(verdict.delay or 10.0, MAX_IN_PROCESS_WAIT))
+                if judge(classified).paced:  # 429 for the rolling window: hold every caller back
+                    self.budget.pause(MAX_IN_PROCESS_WAIT)
                 raise classified from None
             self.budget.observe(dict(headers or {}))
             return data, status

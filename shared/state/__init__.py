@@ -10,7 +10,7 @@ from __future__ import annotations
 from shared.state.claims import Claim, Claims
 from shared.state.poison import Poison
 from shared.state.records import Records, RecordState
-from shared.state.runs import Runs
+from shared.state.runs import Runs, run_seconds
 from shared.state.tables import COUNTERS, build_metadata, utcnow
 from shared.state.watermarks import Watermarks
 
@@ -19,4 +19,4 @@ class StateStore(Watermarks, Runs, Records, Claims, Poison):
     """Reads and writes hubsync's state tables."""
 
 
-__all__ = ["COUNTERS", "Claim", "RecordState", "StateStore", "build_metadata", "utcnow"]
+__all__ = ["COUNTERS", "Claim", "RecordState", "StateStore", "build_metadata", "run_seconds", "utcnow"]

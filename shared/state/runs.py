@@ -10,6 +10,14 @@ from shared.redaction import scrub_secrets
 from shared.state.tables import COUNTERS, StateTables, utcnow
 
 
+def run_seconds(run: dict[str, Any]) -> float | None:
+    """How long a finished run took, from its row (None while it runs)."""
+    started, finished = run.get("started_at"), run.get("finished_at")
+    if started is None or finished is None:
+        return None
+    return max(0.0, (finished - started).total_seconds())
+
+
 class Runs(StateTables):
     def start_run(self, run_id: str, mode: str) -> None:
         with self.engine.begin() as conn:

@@ -32,7 +32,7 @@ from shared.keys import key_to_json
 from shared.mapping.field_mapper import match_value
 from shared.queue.messages import BatchMessage
 from shared.source.table import TableCache
-from shared.state import COUNTERS, Claim, RecordState, StateStore
+from shared.state import COUNTERS, Claim, RecordState, StateStore, run_seconds
 from shared.sync.assessment import (
     BatchCounts,
     Candidate,
@@ -49,7 +49,10 @@ log = logging.getLogger("hubsync.worker")
 def log_run_done(state: StateStore, run_id: str) -> None:
     run = state.get_run(run_id) or {}
     counts = {k: run.get(k) for k in COUNTERS}
-    log_event(log, logging.INFO, "run_done", run_id=run_id, status=run.get("status"), **counts)
+    seconds = run_seconds(run)
+    timing = {} if seconds is None else {
+        "duration_s": round(seconds, 1), "rows_per_s": round((run.get("rows_read") or 0) / max(seconds, 0.001), 1)}
+    log_event(log, logging.INFO, "run_done", run_id=run_id, status=run.get("status"), **counts, **timing)
 
 
 @dataclass

@@ -30,9 +30,16 @@ def test_init_db_validate_run_status(project, emulator):
     assert check.returncode == 0, check.stderr
     assert "ok contacts" in check.stdout
 
-    run = hubsync("run", "--workers", "2", env=env, cwd=cwd)
+    run = hubsync("run", "--workers", "2", "--progress-seconds", "0.2", env=env, cwd=cwd)
     assert run.returncode == 1, run.stderr  # row 37 is rejected: exit 1
     assert "created" in run.stdout and "59" in run.stdout
+    cells = [[c.strip() for c in line.strip().strip("│").split("│")] for line in run.stdout.splitlines()]
+    rows = {c[0]: c[1] for c in cells if len(c) == 2}
+    assert rows["duration"].endswith(" s") and float(rows["duration"][:-2]) > 0
+    assert int(rows["rows per second"]) > 0
+    # output is not a terminal: progress comes as lines, the last one with the run's totals
+    progress = [line for line in run.stdout.splitlines() if line.startswith("progress: ")]
+    assert progress and progress[-1].startswith("progress: 60 rows read, 1/1 batches, ")
     assert len(emulator.records("contacts")) == 59
 
     status = hubsync("status", "--rejected", env=env, cwd=cwd)
@@ -79,6 +86,9 @@ def test_print_sql_shows_ddl_without_touching_the_database(project):
          "property 'not_a_property' does not exist on contacts"),
         (lambda c: c["source"].update(url="postgresql+psycopg://u:secret@127.0.0.1:1/x"),
          "must not contain a password"),
+        (lambda c: c.setdefault("hubspot", {}).update(reserve_share=0.95), "hubspot.reserve_share"),
+        (lambda c: c.setdefault("hubspot", {}).update(budget_container="Rate_Budget"),
+         "'Rate_Budget' is not a valid blob container name"),
     ],
 )
 def test_bad_configuration_exits_2_naming_the_fix_and_writes_nothing(project, emulator, mutate, message):
@@ -96,6 +106,18 @@ def test_bad_configuration_exits_2_naming_the_fix_and_writes_nothing(project, em
     assert emulator.records("contacts") == []
     assert _state_rows(engine, "hubsync_watermarks") == 0
     assert _state_rows(engine, "hubsync_runs") == 0
+
+
+def test_a_ceiling_above_every_hubspot_tier_exits_2_before_anything_is_sent(project):
+    env, cwd = dict(project["env"]), project["cwd"]
+    assert hubsync("init-db", env=env, cwd=cwd).returncode == 0
+    env.pop("HUBSPOT_BASE_URL")  # HubSpot itself: its documented limits apply
+    project["config"]["hubspot"]["requests_per_10s"] = 400
+    project["path"].write_text(yaml.safe_dump(project["config"]))
+    result = hubsync("run", env=env, cwd=cwd)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "hubspot.requests_per_10s=400 is above HubSpot's highest burst limit" in " ".join(result.stderr.split())
+    assert _state_rows(project["engine"], "hubsync_runs") == 0
 
 
 def test_wrong_token_exits_2_and_moves_no_watermark(project, emulator):

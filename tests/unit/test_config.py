@@ -6,6 +6,7 @@ import copy
 from pathlib import Path
 
 import pytest
+import yaml
 
 from shared.config import ObjectConfig, SyncConfig, load_config, parse_config
 from shared.errors import ConfigurationError
@@ -358,3 +359,32 @@ def test_problems_in_a_file_name_the_file(tmp_path: Path) -> None:
 def test_empty_file_is_not_a_mapping(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="expected a mapping at the top level"):
         load_config(_write(tmp_path, "# nothing here\n"))
+
+
+@pytest.mark.parametrize("name", ["Budget", "ab", "-budget", "budget-", "budget--x", "b" * 64, "budget_x"])
+def test_an_invalid_budget_container_name_is_refused(name: str) -> None:
+    data = yaml.safe_load(VALID_YAML)
+    data["hubspot"]["budget_container"] = name
+    with pytest.raises(ConfigurationError, match="budget_container"):
+        parse_config(data)
+
+
+@pytest.mark.parametrize("share", [-0.1, 0.95, 1])
+def test_a_reserve_share_outside_0_to_90_percent_is_refused(share: float) -> None:
+    data = yaml.safe_load(VALID_YAML)
+    data["hubspot"]["reserve_share"] = share
+    with pytest.raises(ConfigurationError, match="reserve_share"):
+        parse_config(data)
+
+
+def test_a_ceiling_above_every_tier_is_refused_for_hubspot_itself_but_not_for_an_emulator() -> None:
+    from shared.config import check_ceiling
+
+    data = yaml.safe_load(VALID_YAML)
+    data["hubspot"]["requests_per_10s"] = 251
+    config = parse_config(data)
+    with pytest.raises(ConfigurationError, match=r"requests_per_10s=251 is above .*250 per 10 s"):
+        check_ceiling(config, None)
+    check_ceiling(config, "http://127.0.0.1:8090")  # an emulator may allow more
+    data["hubspot"]["requests_per_10s"] = 250
+    check_ceiling(parse_config(data), None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from shared.errors import ConfigurationError
@@ -12,11 +14,14 @@ from shared.settings import (
     MAX_QUEUE_NAME_LENGTH,
     Settings,
     check_app_settings,
+    check_startup,
     require_app_settings,
     validate_queue_name,
 )
 
 pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[2]
 
 TOKEN = "pat-na1-11111111-2222-3333-4444-555555555555"  # noqa: S105 - a made-up token
 ACCOUNT_KEY = "c2VjcmV0LWtleS1mb3ItdGVzdHM="
@@ -206,7 +211,8 @@ def test_app_settings_list_is_the_model() -> None:
     assert set(APP_SETTINGS) <= aliases
     # the host's storage settings are read but are not app settings: Bicep gives identity-based ones
     assert aliases - set(APP_SETTINGS) == {
-        "AzureWebJobsStorage", "AzureWebJobsStorage__queueServiceUri", "AzureWebJobsStorage__clientId"}
+        "AzureWebJobsStorage", "AzureWebJobsStorage__queueServiceUri", "AzureWebJobsStorage__blobServiceUri",
+        "AzureWebJobsStorage__clientId"}
     assert {name for name, (required, _) in APP_SETTINGS.items() if required} == {
         "HUBSYNC_CONFIG", "HUBSPOT_ACCESS_TOKEN", "HUBSYNC_SCHEDULE", "HUBSYNC_QUEUE_NAME"}
 
@@ -236,3 +242,78 @@ def test_precedence_environment_over_configuration() -> None:
     assert Settings.from_env({"HUBSPOT_ACCESS_TOKEN": TOKEN}).token_for(config).get_secret_value() == TOKEN
     assert not Settings.from_env({}).uses_storage_queues(config)
     assert Settings.from_env({}).uses_storage_queues(config, in_functions=True)
+
+
+# -- Key Vault references App Service could not resolve --
+
+KV_URI = "https://kv-hubsync-prod-1a2b3c.vault.azure.net/secrets/hubspot-access-token/0123456789abcdef"
+
+
+@pytest.mark.parametrize(("value", "vault", "secret"), [
+    (f"@Microsoft.KeyVault(SecretUri={KV_URI})", "kv-hubsync-prod-1a2b3c", "hubspot-access-token"),
+    ("@Microsoft.KeyVault(SecretUri=https://kv1.vault.azure.net/secrets/tok/)", "kv1", "tok"),
+    ("@Microsoft.KeyVault(VaultName=kv2;SecretName=src-url;SecretVersion=abc)", "kv2", "src-url"),
+    (" @Microsoft.KeyVault(VaultName=kv3; SecretName=x) ", "kv3", "x"),
+])
+def test_an_unresolved_key_vault_reference_names_the_setting_vault_secret_and_fix(value: str, vault: str,
+                                                                                   secret: str) -> None:
+    problems = check_app_settings(full_env(HUBSPOT_ACCESS_TOKEN=value))
+    assert len(problems) == 1
+    [problem] = problems
+    assert problem.startswith("HUBSPOT_ACCESS_TOKEN holds an unresolved Key Vault reference")
+    assert f"'Key Vault Secrets User' on vault {vault!r}" in problem
+    assert f"az keyvault secret show --vault-name {vault} --name {secret}" in problem
+    assert "restart the app" in problem
+
+
+def test_an_unresolved_reference_is_never_a_value() -> None:
+    with pytest.raises(ConfigurationError, match="^HUBSYNC_SOURCE_URL holds an unresolved Key Vault reference"):
+        Settings.from_env(full_env(HUBSYNC_SOURCE_URL="@Microsoft.KeyVault(VaultName=kv;SecretName=url)"))
+    # a token that merely starts with '@' is a token
+    assert Settings.from_env(full_env(HUBSPOT_ACCESS_TOKEN="@not-a-reference")).hubspot_token is not None
+
+
+# -- check_startup: the settings, then the configuration file they name --
+
+
+def startup_env(tmp_path: Path, config_text: str | None = "demo", **overrides: str) -> dict[str, str]:
+    if config_text == "demo":
+        config_text = (ROOT / "examples" / "demo.yaml").read_text()
+    if config_text is not None:
+        (tmp_path / "hubsync.yaml").write_text(config_text)
+    return full_env(HUBSYNC_CONFIG="hubsync.yaml", **overrides)
+
+
+def test_startup_is_fine_with_a_config_read_from_the_root(tmp_path: Path) -> None:
+    assert check_startup(startup_env(tmp_path), root=tmp_path) == []
+
+
+def test_a_missing_config_file_names_the_setting_the_path_and_the_fix(tmp_path: Path) -> None:
+    [problem] = check_startup(startup_env(tmp_path, config_text=None), root=tmp_path)
+    assert problem.startswith("HUBSYNC_CONFIG: configuration file")
+    assert str(tmp_path / "hubsync.yaml") in problem and "does not exist" in problem
+    assert "docs/azure.md#configuration" in problem and "hubsync validate --offline" in problem
+
+
+def test_an_unparsable_config_file_names_the_line(tmp_path: Path) -> None:
+    [problem] = check_startup(startup_env(tmp_path, config_text="version: 1\nobjects: [\n  - {a: 1\n"), root=tmp_path)
+    assert problem.startswith("HUBSYNC_CONFIG: ") and "not valid YAML at line" in problem
+
+
+def test_each_config_problem_is_listed_with_the_file(tmp_path: Path) -> None:
+    text = (ROOT / "examples" / "demo.yaml").read_text().replace("transform: [trim, email]", "transform: [trim, emial]")
+    problems = check_startup(startup_env(tmp_path, config_text=text), root=tmp_path)
+    assert problems and all(p.startswith("HUBSYNC_CONFIG: hubsync.yaml: ") for p in problems), problems
+    assert any("emial" in p for p in problems)
+
+
+def test_settings_and_config_problems_are_listed_together(tmp_path: Path) -> None:
+    problems = check_startup(startup_env(tmp_path, config_text=None, HUBSYNC_QUEUE_NAME="q" * 57), root=tmp_path)
+    assert [p.split(":")[0] for p in problems] == ["HUBSYNC_QUEUE_NAME", "HUBSYNC_CONFIG"]
+
+
+def test_a_config_without_a_source_needs_the_source_url_setting(tmp_path: Path) -> None:
+    env = startup_env(tmp_path, config_text=(ROOT / "examples" / "sqlserver.yaml").read_text())
+    del env["HUBSYNC_SOURCE_URL"]
+    [problem] = check_startup(env, root=tmp_path)
+    assert "HUBSYNC_SOURCE_URL" in problem and "no source database" in problem
