@@ -1,17 +1,42 @@
-"""Azure Functions entry point: checks the app settings, then registers one Blueprint per trigger."""
+"""Azure Functions entry point: checks the deployment, then registers one Blueprint per trigger.
 
+A deployment that cannot start (a missing or invalid setting, a Key Vault reference left
+unresolved, a configuration file missing or invalid) still indexes ``health``, which answers 503
+naming each problem and its fix; the first log line says the same. The timer ``planner`` fails
+every tick with that message, so nothing is enqueued. The queue functions are not registered:
+no message is dequeued, so none spends a delivery attempt; they wait in the queue until the
+fixed app restarts (docs/azure.md, "When the app cannot start").
+"""
+
+import logging
 import os
 
 import azure.functions as func
 
-from shared.settings import require_app_settings
+from functions import health, planner, poison, runtime, worker
+from shared.errors import ConfigurationError
+from shared.schedule import validate_schedule
+from shared.settings import cannot_start
 from shared.sync_logger import install_filter
 
-require_app_settings(os.environ)  # refuse to start, naming the setting to fix
-install_filter()
 
-from functions import health, planner, poison, worker  # noqa: E402 - after the settings check
+def _schedule_resolves() -> bool:
+    """The timer's binding reads %HUBSYNC_SCHEDULE%: the host can index it only when that is a schedule."""
+    try:
+        return bool(validate_schedule(os.environ.get("HUBSYNC_SCHEDULE", "").strip()))
+    except ConfigurationError:
+        return False
+
+
+install_filter()
+problems = runtime.startup_problems(fresh=True)
+if problems:
+    logging.getLogger("hubsync.startup").error("%s", cannot_start(problems))
 
 app = func.FunctionApp()
-for module in (planner, worker, poison, health):
-    app.register_functions(module.bp)
+app.register_functions(health.bp)
+if _schedule_resolves():
+    app.register_functions(planner.bp)
+if not problems:
+    app.register_functions(worker.bp)
+    app.register_functions(poison.bp)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
@@ -143,7 +144,8 @@ class Runtime:
         return MessageHandler(self.worker(), self.state, self.queue, self.settings.queue_name)
 
 
-def from_environment(config_path: str | None = None) -> Runtime:
-    """The runtime the Azure Functions use: everything from app settings, Storage queues."""
+def from_environment(config_path: str | None = None, root: Path | None = None) -> Runtime:
+    """The runtime the Azure Functions use: everything from app settings, Storage queues; a
+    relative configuration path is read from ``root`` (the app's root)."""
     settings = Settings.from_env()
-    return Runtime.build(settings, settings.load_config(config_path), storage_queues=True)
+    return Runtime.build(settings, settings.load_config(config_path, root), storage_queues=True)

@@ -2,9 +2,10 @@
 reads from the environment, their validation, and the rules of precedence between them and
 the YAML configuration.
 
-The Function App checks them at startup (``require_app_settings``), the CLI and the Functions
-build their runtime from them (``Settings.from_env``), and the test suite checks that every
-app setting is defined in the Bicep and in ``local.settings.example.json`` (``APP_SETTINGS``).
+The Function App checks them at startup (``check_startup``: the settings, Key Vault references
+App Service left unresolved, the configuration file), the CLI and the Functions build their
+runtime from them (``Settings.from_env``), and the test suite checks that every app setting is
+defined in the Bicep and in ``local.settings.example.json`` (``APP_SETTINGS``).
 
 Secrets (the HubSpot token, a source URL carrying a password, a storage connection string)
 are ``SecretStr``: never in a ``repr``, a log line or an exception message. The YAML
@@ -14,8 +15,10 @@ configuration never holds a secret.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -34,6 +37,25 @@ EMULATOR_TOKEN = "demo-token"  # noqa: S105 - the local emulator's token, not a 
 SQL_AUTH_CHOICES = ("managed-identity", "sql")
 
 _QUEUE_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?!-))*[a-z0-9]$")
+# What App Service leaves in a setting when it cannot resolve a Key Vault reference.
+KEY_VAULT_REFERENCE = "@Microsoft.KeyVault("
+_SECRET_URI_RE = re.compile(r"https://(?P<vault>[^./]+)\.vault\.[^/]+/secrets/(?P<secret>[^/)\s]+)", re.I)
+_VAULT_PART_RE = re.compile(r"(?P<name>VaultName|SecretName)\s*=\s*(?P<value>[^;)\s]+)", re.I)
+
+
+def unresolved_key_vault_reference(setting: str, value: str) -> str | None:
+    """The problem, naming the setting, vault and secret, when ``value`` is a Key Vault reference
+    App Service could not resolve (it then passes the reference text on as the value)."""
+    if not value.strip().startswith(KEY_VAULT_REFERENCE):
+        return None
+    uri = _SECRET_URI_RE.search(value)
+    parts = {m.group("name").lower(): m.group("value") for m in _VAULT_PART_RE.finditer(value)}
+    vault = uri.group("vault") if uri else parts.get("vaultname", "<vault>")
+    secret = uri.group("secret") if uri else parts.get("secretname", "<secret>")
+    return (f"{setting} holds an unresolved Key Vault reference (vault {vault!r}, secret {secret!r}): grant the "
+            f"app's identity 'Key Vault Secrets User' on vault {vault!r} (keyVaultReferenceIdentity must be that "
+            f"identity), check the secret exists (az keyvault secret show --vault-name {vault} --name {secret}) "
+            f"and the reference's URI, then restart the app")
 
 
 def validate_queue_name(name: str, setting: str = "HUBSYNC_QUEUE_NAME") -> str:
@@ -99,8 +121,12 @@ class Settings(BaseSettings):
     @field_validator("*", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any, info: Any) -> Any:
-        """A blank setting counts as unset (App Service keeps empty settings)."""
+        """A blank setting counts as unset (App Service keeps empty settings); an unresolved Key
+        Vault reference is never taken for a value (every HubSpot call would get a 401)."""
         if isinstance(value, str):
+            problem = unresolved_key_vault_reference(cls.model_fields[info.field_name].validation_alias, value)
+            if problem:
+                raise ValueError(problem)
             value = value.strip() or None
         if value is None:
             return cls.model_fields[info.field_name].default
@@ -162,12 +188,13 @@ class Settings(BaseSettings):
         }
         return {k: v for k, v in values.items() if v}
 
-    def load_config(self, path: str | None = None) -> SyncConfig:
-        """The YAML configuration: ``--config`` over ``HUBSYNC_CONFIG``."""
+    def load_config(self, path: str | None = None, root: Path | None = None) -> SyncConfig:
+        """The YAML configuration: ``--config`` over ``HUBSYNC_CONFIG``. A relative path is read
+        from ``root`` when given (the Function App's root, whatever the working directory)."""
         chosen = path or self.config_path
         if not chosen:
             raise ConfigurationError("no configuration file: pass --config or set HUBSYNC_CONFIG")
-        return load_config(chosen)
+        return load_config(root / chosen if root is not None and not Path(chosen).is_absolute() else chosen)
 
     def source_url_for(self, config: SyncConfig) -> str:
         """``HUBSYNC_SOURCE_URL`` (may carry a password) over ``source.url`` (never does)."""
@@ -216,8 +243,10 @@ def setting_problems(err: ValidationError) -> list[str]:
     return problems
 
 
-def check_app_settings(env: Mapping[str, str]) -> list[str]:
-    """Every problem with the Function App's settings (empty when they are fine)."""
+def check_app_settings(env: Mapping[str, str] | None = None) -> list[str]:
+    """Every problem with the Function App's settings (empty when they are fine); ``env``
+    defaults to the process environment."""
+    env = os.environ if env is None else env
     problems = []
     for name, (required, description) in APP_SETTINGS.items():
         if required and not (env.get(name) or "").strip():
@@ -241,8 +270,41 @@ def check_app_settings(env: Mapping[str, str]) -> list[str]:
     return problems
 
 
-def require_app_settings(env: Mapping[str, str]) -> None:
+def check_startup(env: Mapping[str, str] | None = None, root: Path | None = None) -> list[str]:
+    """Every problem found without the network: the app settings (``check_app_settings``), then
+    the configuration file ``HUBSYNC_CONFIG`` names (relative to ``root``) and what it must
+    provide together with the settings (a source database, a token). Each names what to fix."""
+    env = os.environ if env is None else env
+    problems = check_app_settings(env)
+    path = (env.get("HUBSYNC_CONFIG") or "").strip()
+    if not path:
+        return problems
+    try:
+        config = Settings(config_path=path).load_config(root=root)
+    except ConfigurationError as err:
+        where = "" if str(err) in err.problems else f"{path}: "
+        found = [f"HUBSYNC_CONFIG: {where}{p}" for p in err.problems]
+        found[-1] += ("; deploy the file with the code (config/hubsync.yaml, docs/azure.md#configuration), "
+                      "checked first with `hubsync validate --offline`")
+        return problems + found
+    if problems:
+        return problems  # the settings could not be read: what the configuration needs from them is unknown
+    settings = Settings.from_env(env)
+    for need in (settings.source_url_for, settings.token_for):
+        try:
+            need(config)
+        except ConfigurationError as err:
+            problems.append(str(err))
+    return problems
+
+
+def cannot_start(problems: list[str]) -> str:
+    """The one message (and first log line) of a deployment that cannot start."""
+    return "hubsync cannot start:\n  " + "\n  ".join(problems)
+
+
+def require_app_settings(env: Mapping[str, str] | None = None) -> None:
     """Refuse to start, listing every problem, when the Function App's settings are wrong."""
     problems = check_app_settings(env)
     if problems:
-        raise ConfigurationError("hubsync cannot start:\n  " + "\n  ".join(problems), problems)
+        raise ConfigurationError(cannot_start(problems), problems)

@@ -177,24 +177,165 @@ def test_health_endpoint_reports_runs_and_parked_batches(app_env):
     assert body["runs"][0]["mode"] == "timer" and body["parked_batches"] == 0
 
 
-@pytest.mark.parametrize(
-    ("change", "named"),
-    [
-        ({"HUBSYNC_QUEUE_NAME": "q" * 57}, "HUBSYNC_QUEUE_NAME"),
-        ({"HUBSYNC_SCHEDULE": "*/5 * * * *"}, "HUBSYNC_SCHEDULE"),
-        ({"HUBSYNC_SCHEDULE": "0 61 * * * *"}, "HUBSYNC_SCHEDULE"),
-        ({"HUBSPOT_ACCESS_TOKEN": None}, "HUBSPOT_ACCESS_TOKEN"),
-        ({"HUBSYNC_CONFIG": None, "HUBSYNC_CONFG": "x.yaml"}, "misspelt"),
-    ],
-)
-def test_app_refuses_to_start_naming_the_setting(app_env, clean_env, change, named):
+KV_TOKEN = "@Microsoft.KeyVault(SecretUri=https://kv-hubsync-dev-abc123.vault.azure.net/secrets/hubspot-access-token/)"
+KV_SOURCE = "@Microsoft.KeyVault(VaultName=kv-hubsync-dev-abc123;SecretName=hubsync-source-url)"
+
+# (setting changes, files to write under the test's tmp dir, what the message must name, and its fix)
+BAD_INPUT = {
+    "queue name too long": ({"HUBSYNC_QUEUE_NAME": "q" * 57}, {}, "HUBSYNC_QUEUE_NAME", "3 to 56"),
+    "queue name with capitals": ({"HUBSYNC_QUEUE_NAME": "Hubsync_Batches"}, {}, "HUBSYNC_QUEUE_NAME",
+                                 "lowercase letters, digits and single hyphens"),
+    "schedule of five fields": ({"HUBSYNC_SCHEDULE": "*/5 * * * *"}, {}, "HUBSYNC_SCHEDULE", "six"),
+    "schedule out of range": ({"HUBSYNC_SCHEDULE": "0 61 * * * *"}, {}, "HUBSYNC_SCHEDULE", "0-59"),
+    "token missing": ({"HUBSPOT_ACCESS_TOKEN": None}, {}, "HUBSPOT_ACCESS_TOKEN is missing", "private-app token"),
+    "config setting misspelt": ({"HUBSYNC_CONFIG": None, "HUBSYNC_CONFG": "x.yaml"}, {}, "HUBSYNC_CONFIG",
+                                "misspelt"),
+    "token: unresolved Key Vault reference": (
+        {"HUBSPOT_ACCESS_TOKEN": KV_TOKEN}, {}, "HUBSPOT_ACCESS_TOKEN holds an unresolved Key Vault reference",
+        "grant the app's identity 'Key Vault Secrets User' on vault 'kv-hubsync-dev-abc123'"),
+    "source URL: unresolved Key Vault reference": (
+        {"HUBSYNC_SOURCE_URL": KV_SOURCE}, {}, "HUBSYNC_SOURCE_URL holds an unresolved Key Vault reference",
+        "--name hubsync-source-url"),
+    "config file missing": ({"HUBSYNC_CONFIG": "config/not-there.yaml"}, {}, "HUBSYNC_CONFIG: configuration file",
+                            "does not exist"),
+    "config file not YAML": ({"HUBSYNC_CONFIG": "{tmp}/broken.yaml"}, {"broken.yaml": "objects: [\n  - {name: x\n"},
+                             "HUBSYNC_CONFIG", "not valid YAML at line"),
+    "config file invalid": ({"HUBSYNC_CONFIG": "{tmp}/invalid.yaml"}, {"invalid.yaml": "version: 1\nobjects: []\n"},
+                            "HUBSYNC_CONFIG", "objects"),
+    "no source database": ({"HUBSYNC_SOURCE_URL": None}, {}, "HUBSYNC_SOURCE_URL", "no source database"),
+}
+
+
+def _health(functions) -> tuple[int, dict]:
+    response = _user_function(functions, "health")(HttpRequest("GET", "/api/health", body=b"", params={}))
+    return response.status_code, json.loads(response.get_body())
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUT))
+def test_bad_input_keeps_health_reporting_and_nothing_enqueued_or_sent(app_env, clean_env, emulator, tmp_path,
+                                                                       caplog, case):
+    change, files, named, fix = BAD_INPUT[case]
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
     for key, value in change.items():
         if value is None:
             clean_env.delenv(key, raising=False)
         else:
-            clean_env.setenv(key, value)
-    with pytest.raises(ConfigurationError, match=named):
-        _load_app()
+            clean_env.setenv(key, value.replace("{tmp}", str(tmp_path)))
+    rt = app_env["rt"]
+    caplog.set_level("ERROR", logger="hubsync")
+
+    functions = _load_app()  # does not raise: the health endpoint stays indexed
+
+    assert "health" in functions
+    assert not {"worker", "poison"} & set(functions), "a queue function would dequeue (and spend) messages"
+    first = caplog.records[0].getMessage()
+    assert first.startswith("hubsync cannot start") and named in first and fix in first
+    status, body = _health(functions)
+    problems = "\n".join(body["problems"])
+    assert status == 503 and body["status"] == "misconfigured"
+    assert named in problems and fix in problems
+    if "planner" in functions:  # its binding resolves: it fails fast, naming the same problem
+        with pytest.raises(ConfigurationError, match="hubsync cannot start") as info:
+            _user_function(functions, "planner")(TimerRequest(past_due=False))
+        assert named in str(info.value)
+    else:
+        assert "HUBSYNC_SCHEDULE" in named
+    assert rt.queue.approximate_count() == 0 and emulator.calls == []
+    assert TOKEN not in json.dumps(body)
+
+
+def test_unresolved_key_vault_reference_is_never_sent_as_a_token(app_env, clean_env, emulator):
+    clean_env.setenv("HUBSPOT_ACCESS_TOKEN", KV_TOKEN)
+    _load_app()
+    from functions.runtime import get_runtime
+
+    with pytest.raises(ConfigurationError, match="HUBSPOT_ACCESS_TOKEN holds an unresolved Key Vault reference"):
+        get_runtime()
+    assert emulator.calls == []
+
+
+def test_a_relative_config_path_is_read_from_the_app_root(app_env, clean_env):
+    from functions.runtime import APP_ROOT
+
+    clean_env.setenv("HUBSYNC_CONFIG", "examples/demo.yaml")  # as Azure gives it: relative to the package root
+    clean_env.chdir("/")
+    functions = _load_app()
+    assert {"worker", "poison", "planner", "health"} <= set(functions)
+    assert (APP_ROOT / "examples/demo.yaml").is_file()
+
+
+# -- the database refuses: the planner's gate and the health endpoint (PostgreSQL, a real permission check) --
+
+
+@pytest.fixture
+def pg_app_env(clean_env, tmp_path, emulator, azurite, pg_engine, pg_schema):
+    import yaml
+
+    table = create_customers(pg_engine, 30, schema=pg_schema)
+    config = config_dict(table=f"{pg_schema}.customers", backend="azure", state_schema=f"{pg_schema}_state")
+    (tmp_path / "hubsync.yaml").write_text(yaml.safe_dump(config))
+    env = {
+        "HUBSYNC_CONFIG": str(tmp_path / "hubsync.yaml"), "HUBSPOT_ACCESS_TOKEN": TOKEN,
+        "HUBSPOT_BASE_URL": emulator.base_url, "HUBSYNC_SOURCE_URL": pg_engine.url.render_as_string(False),
+        "HUBSYNC_SCHEDULE": "0 */5 * * * *", "HUBSYNC_QUEUE_NAME": QUEUE, "AzureWebJobsStorage": azurite,
+    }
+    for k, v in env.items():
+        clean_env.setenv(k, v)
+    from functions.runtime import get_runtime, reset_runtime
+
+    reset_runtime()
+    rt = get_runtime()
+    for q in (rt.queue, rt.poison_queue):
+        q.clear()
+    yield {"rt": rt, "schema": pg_schema, "table": table}
+    reset_runtime()
+    rt.engine.dispose()
+
+
+def _refuse(rt, statement: str) -> None:
+    with rt.engine.begin() as conn:
+        conn.execute(sa.text(statement))
+
+
+def _assert_not_ready(functions, rt, emulator, *expected: str) -> None:
+    status, body = _health(functions)
+    problems = "\n".join(body["problems"])
+    assert status == 503 and body["status"] == "not_ready", body
+    for text in expected:
+        assert text in problems, problems
+    with pytest.raises(ConfigurationError, match="hubsync is not ready to sync") as info:
+        _user_function(functions, "planner")(TimerRequest(past_due=False))
+    assert all(text in str(info.value) for text in expected)
+    assert rt.queue.approximate_count() == 0 and emulator.calls == []
+
+
+def test_missing_state_tables_name_init_db(pg_app_env, emulator):
+    functions = _load_app()
+    rt = pg_app_env["rt"]
+    _assert_not_ready(functions, rt, emulator, "state tables are missing", "hubsync init-db")
+
+
+def test_missing_select_on_the_source_table_names_the_grant(pg_app_env, emulator):
+    rt, schema = pg_app_env["rt"], pg_app_env["schema"]
+    rt.state.init_db()
+    functions = _load_app()
+    assert _health(functions)[0] == 200  # every privilege: ready
+
+    _refuse(rt, f'REVOKE SELECT ON "{schema}".customers FROM CURRENT_USER')
+
+    _assert_not_ready(functions, rt, emulator, "cannot read table", "permission denied",
+                      f'GRANT SELECT ON "{schema}"."customers" TO "hubsync"')
+
+
+def test_missing_write_on_the_state_tables_names_the_grant(pg_app_env, emulator):
+    rt, schema = pg_app_env["rt"], pg_app_env["schema"]
+    rt.state.init_db()
+    _refuse(rt, f'REVOKE INSERT, DELETE ON "{schema}_state".runs FROM CURRENT_USER')
+    functions = _load_app()
+
+    _assert_not_ready(functions, rt, emulator, f"{schema}_state.runs: INSERT, DELETE",
+                      f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}_state" TO "hubsync"')
 
 
 def test_storage_queue_refuses_messages_over_64_kib(azurite):
