@@ -106,20 +106,58 @@ def test_zizmor_flags_an_injectable_workflow(tmp_path: Path) -> None:
     assert {"template-injection", "unpinned-uses"} & {f["ident"] for f in findings}
 
 
-def test_every_action_is_pinned_by_sha_with_its_version_or_listed_as_an_exception() -> None:
-    exceptions = set(yaml.safe_load(ZIZMOR_CONFIG.read_text())["rules"]["unpinned-uses"]["config"]["policies"])
-    docs = (REPO_ROOT / "docs" / "azure.md").read_text()
-    for path in WORKFLOW_FILES:
+PIN_LINE = re.compile(r"^\s*(?:-\s*)?uses:\s*([^@\s]+)@(\S+)(.*)$")
+
+
+def action_pins(paths: list[Path] = WORKFLOW_FILES) -> list[tuple[str, str, str, str]]:
+    """(file, action, ref, comment) of every `uses:` that is not a local workflow."""
+    pins = []
+    for path in paths:
         for line in path.read_text().splitlines():
-            match = re.match(r"^\s*(?:-\s*)?uses:\s*(\S+)(.*)$", line)
-            if not match or match.group(1).startswith("./"):
-                continue
-            action, ref = match.group(1).split("@", 1)
-            if action in exceptions:
-                assert action in docs, f"{action} is not pinned by SHA and docs/azure.md does not say why"
-                continue
-            assert re.fullmatch(r"[0-9a-f]{40}", ref), f"{path.name}: {action} is not pinned by commit SHA"
-            assert re.search(r"#\s*v\d+(\.\d+)*", match.group(2)), f"{path.name}: {action} lacks a # vX.Y.Z"
+            match = PIN_LINE.match(line)
+            if match and not match.group(1).startswith("./"):
+                pins.append((path.name, match.group(1), match.group(2), match.group(3)))
+    return pins
+
+
+def verified_pins() -> dict[tuple[str, str], str]:
+    """The table in docs/azure.md, "Pinned actions": (action, version) -> commit, each checked
+    against the upstream repository's tags (`git show-ref --tags`) when it was written."""
+    doc = (REPO_ROOT / "docs" / "azure.md").read_text()
+    section = doc[doc.index("## Pinned actions"):]
+    rows = re.findall(r"^\| `([^`]+)` \| (v\d+\.\d+\.\d+) \| `([0-9a-f]{40})` \|", section, re.M)
+    return {(action, version): sha for action, version, sha in rows}
+
+
+def test_every_action_is_pinned_by_a_verified_release_sha() -> None:
+    # No tag pin is allowed any more, not even Azure/functions-action's.
+    policies = yaml.safe_load(ZIZMOR_CONFIG.read_text())["rules"]["unpinned-uses"]["config"]["policies"]
+    assert set(policies.values()) == {"hash-pin"}, policies
+    table = verified_pins()
+    assert len(table) >= 5, "docs/azure.md lost its table of verified pins"
+    pins = action_pins()
+    assert any(action == "Azure/functions-action" for _, action, _, _ in pins)
+    for name, action, ref, comment in pins:
+        assert re.fullmatch(r"[0-9a-f]{40}", ref), f"{name}: {action}@{ref} is not pinned by commit SHA"
+        version = re.search(r"#\s*(v\d+\.\d+\.\d+)\b", comment)
+        assert version, f"{name}: {action} lacks a # vX.Y.Z comment"
+        assert (action, version.group(1)) in table, f"{name}: {action} {version.group(1)} is not in docs/azure.md"
+        assert table[(action, version.group(1))] == ref, (
+            f"{name}: {action}@{ref} is not the commit of {version.group(1)} ({table[(action, version.group(1))]})")
+
+
+def test_pin_check_catches_a_tag_and_a_sha_that_is_not_its_version(tmp_path: Path) -> None:
+    table = verified_pins()
+    bad = tmp_path / "bad.yml"
+    bad.write_text("name: bad\non: push\npermissions: {}\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n"
+                   "      - uses: Azure/functions-action@v1\n"
+                   "      - uses: actions/checkout@a26af69be951a213d495a4c3e4e4022e16d87065 # v4.2.2\n")
+    (_, _, tag, _), (_, action, sha, comment) = action_pins([bad])
+    assert not re.fullmatch(r"[0-9a-f]{40}", tag)
+    assert table[(action, "v4.2.2")] != sha  # setup-python's commit under checkout's version
+    # and zizmor, with this repository's configuration, refuses the tag pin
+    returncode, findings = zizmor(bad)
+    assert returncode != 0 and "unpinned-uses" in {f["ident"] for f in findings}
 
 
 def test_ci_runs_the_readme_test_command_and_the_sql_server_tests() -> None:
@@ -136,12 +174,11 @@ def test_ci_runs_the_readme_test_command_and_the_sql_server_tests() -> None:
     python = next(s for s in test["steps"] if s.get("uses", "").startswith("actions/setup-python@"))
     assert python["with"]["python-version"] == "3.11"
     node = next(s for s in test["steps"] if s.get("uses", "").startswith("actions/setup-node@"))
-    assert str(node["with"]["node-version"]) == "20"
+    assert int(str(node["with"]["node-version"]).split(".")[0]) >= 22, "Azurite 3.37 needs Node 22 or later"
 
     mssql = ci["jobs"]["mssql"]
     text = (WORKFLOWS / "ci.yml").read_text()
     assert "mcr.microsoft.com/mssql/server:2022" in text
-    assert any("azure-storage/azurite" in s["image"] for s in mssql["services"].values())
     script = "\n".join(s.get("run", "") for s in mssql["steps"])
     assert "msodbcsql18" in script
     assert "HUBSYNC_TEST_MSSQL_URL=mssql+pyodbc://sa:" in script
@@ -191,3 +228,136 @@ def test_deploy_logs_in_with_oidc_and_deploys_bicep_then_code() -> None:
             assert "echo" not in "\n".join(
                 line for line in step["run"].splitlines() if "HUBSPOT_ACCESS_TOKEN" in line
             )
+
+
+# --- Azurite for the Node that CI installs -----------------------------------------------------
+
+# `engines.node` of the Azurite releases scripts/test may install (npm view azurite@X engines):
+# 3.36.0 was the first to need Node 21, 3.37.0 needs 22.
+AZURITE_NODE_FLOOR = {"3.35.0": 10, "3.36.0": 21, "3.37.0": 22}
+
+
+def azurite_for_node(script: str, major: int) -> str:
+    """The Azurite version scripts/test installs on Node ``major`` (its if/elif/else chain)."""
+    rules = [(int(floor), version) for floor, version in
+             re.findall(r'"\$node_major" -ge (\d+) \]; then azurite_version=([\d.]+)', script)]
+    fallback = re.search(r"^else azurite_version=([\d.]+)$", script, re.M)
+    assert rules and fallback, "scripts/test no longer picks the Azurite version by Node major"
+    for floor, version in rules:  # first match wins, as in the script
+        if major >= floor:
+            return version
+    return fallback.group(1)
+
+
+def newest(versions: Any) -> str:
+    return max(versions, key=lambda v: tuple(map(int, v.split("."))))
+
+
+def test_azurite_is_pinned_for_each_node_major_and_ci_gets_the_newest() -> None:
+    script = (REPO_ROOT / "scripts" / "test").read_text()
+    assert not re.search(r"azurite@3\b(?!\.)", script), "a floating azurite@3 lets npm pick by the Node it finds"
+    assert re.search(r'npm install [^\n]*--save-exact[^\n]*--engine-strict[^\n]*"azurite@\$azurite_version"', script)
+    for major in (18, 20, 21, 22, 24):
+        version = azurite_for_node(script, major)
+        assert version in AZURITE_NODE_FLOOR, f"Node {major}: {version} has no known engines.node"
+        assert major >= AZURITE_NODE_FLOOR[version], f"Azurite {version} does not run on Node {major}"
+    node = next(s for s in load(WORKFLOWS / "ci.yml")["jobs"]["test"]["steps"]
+                if s.get("uses", "").startswith("actions/setup-node@"))
+    ci_major = int(str(node["with"]["node-version"]).split(".")[0])
+    assert azurite_for_node(script, ci_major) == newest(AZURITE_NODE_FLOOR)
+
+
+def test_azurite_rule_check_fails_on_a_wrong_pin() -> None:
+    wrong = '"$node_major" -ge 20 ]; then azurite_version=3.37.0\nelse azurite_version=3.35.0\n'
+    version = azurite_for_node(wrong, 20)
+    assert AZURITE_NODE_FLOOR[version] > 20  # what the test above refuses
+    old_ci = '"$node_major" -ge 21 ]; then azurite_version=3.36.0\nelse azurite_version=3.35.0\n'
+    assert azurite_for_node(old_ci, 20) != newest(AZURITE_NODE_FLOOR)  # Node 20 in CI: an older Azurite
+
+
+# --- the mssql job needs SQL Server only -------------------------------------------------------
+
+
+def test_mssql_job_starts_no_azurite_and_its_tests_need_none() -> None:
+    mssql = load(WORKFLOWS / "ci.yml")["jobs"]["mssql"]
+    images = [s.get("image", "") for s in (mssql.get("services") or {}).values()]
+    assert not any("azurite" in image for image in images), images
+    assert "azurite" not in "\n".join(s.get("run", "") for s in mssql["steps"]).lower()
+    # what the job runs (`pytest -m mssql`) uses SQL Server and the in-process HubSpot emulator
+    marker = re.compile(r"^(pytestmark = .*pytest\.mark\.mssql\b|\s*@pytest\.mark\.mssql\b)", re.M)
+    marked = [p for p in (REPO_ROOT / "tests").rglob("test_*.py") if marker.search(p.read_text())]
+    assert marked and all("azurite" not in p.read_text().lower() for p in marked), marked
+
+
+# --- concurrency: a deployment's CI is never cancelled -------------------------------------------
+
+
+def evaluate(expression: Any, github: dict[str, Any], inputs: dict[str, Any]) -> Any:
+    """A GitHub Actions expression (`${{ ... }}`) with the operators ci.yml uses: contexts,
+    literals, format(), !, &&, || (which, as in GitHub, return an operand)."""
+    if not isinstance(expression, str) or "${{" not in expression:
+        return expression
+    if not expression.strip().startswith("${{") or expression.count("${{") > 1:  # interpolation
+        return re.sub(r"\$\{\{(.*?)\}\}", lambda m: str(evaluate("${{" + m.group(1) + "}}", github, inputs)),
+                      expression)
+    body = expression.strip()[3:-2]
+    contexts = {"github": github, "inputs": inputs}
+    python = re.sub(r"\b(github|inputs)\.([A-Za-z_][\w-]*)", lambda m: f"ctx({m.group(1)!r}, {m.group(2)!r})", body)
+    python = python.replace("&&", " and ").replace("||", " or ")
+    python = re.sub(r"!(?!=)", " not ", python).replace("format(", "fmt(")
+
+    def fmt(template: str, *args: Any) -> str:
+        return re.sub(r"\{(\d+)\}", lambda m: str(args[int(m.group(1))]), template)
+
+    def ctx(name: str, key: str) -> Any:
+        return contexts[name].get(key)
+
+    return eval(python, {"__builtins__": {}}, {"ctx": ctx, "fmt": fmt})  # noqa: S307 - ci.yml's own expression
+
+
+def ci_run(event: str, ref: str, run_id: int, called: bool) -> tuple[str, bool]:
+    """(concurrency group, cancel-in-progress) of one run of ci.yml. A called workflow sees the
+    caller's github context (workflow name, event, ref, run id) and the inputs it is passed."""
+    ci = load(WORKFLOWS / "ci.yml")
+    inputs: dict[str, Any] = {}
+    if called:
+        passed = next(j for j in load(WORKFLOWS / "deploy.yml")["jobs"].values()
+                      if j.get("uses") == "./.github/workflows/ci.yml").get("with") or {}
+        declared = (ci["on"]["workflow_call"] or {}).get("inputs") or {}
+        inputs = {name: passed.get(name, spec.get("default")) for name, spec in declared.items()}
+    github = {"workflow": "Deploy" if called else "CI", "event_name": event, "ref": ref, "run_id": run_id}
+    group = evaluate(ci["concurrency"]["group"], github, inputs)
+    cancel = evaluate(ci["concurrency"]["cancel-in-progress"], github, inputs)
+    return str(group), cancel in (True, "true")
+
+
+def test_a_deployments_ci_run_is_never_cancelled_and_pushes_still_supersede() -> None:
+    push_1 = ci_run("push", "refs/heads/main", 1, called=False)
+    push_2 = ci_run("push", "refs/heads/main", 2, called=False)
+    deploy_dev = ci_run("workflow_dispatch", "refs/heads/main", 3, called=True)
+    deploy_prod = ci_run("workflow_dispatch", "refs/heads/main", 4, called=True)
+    tag = ci_run("push", "refs/tags/v1.0.0", 5, called=True)
+    # a newer push cancels the older push's run of the same branch
+    assert push_1[0] == push_2[0] and push_2[1] is True
+    # a deployment's CI shares its group with nothing and cancels nothing
+    groups = [push_2[0], deploy_dev[0], deploy_prod[0], tag[0]]
+    assert len(set(groups)) == len(groups), groups
+    assert not deploy_dev[1] and not deploy_prod[1] and not tag[1]
+    # and deploy.yml's own jobs queue rather than cancel each other
+    assert load(WORKFLOWS / "deploy.yml")["jobs"]["deploy"]["concurrency"]["cancel-in-progress"] is False
+
+
+def test_concurrency_check_fails_on_the_old_shared_group(monkeypatch: pytest.MonkeyPatch) -> None:
+    old = {"group": "ci-${{ github.workflow }}-${{ github.ref }}", "cancel-in-progress": True}
+    real_load = load
+
+    def patched(path: Path) -> dict[str, Any]:
+        data = real_load(path)
+        if path.name == "ci.yml":
+            data["concurrency"] = old
+        return data
+
+    monkeypatch.setitem(globals(), "load", patched)
+    dev = ci_run("workflow_dispatch", "refs/heads/main", 3, called=True)
+    prod = ci_run("workflow_dispatch", "refs/heads/main", 4, called=True)
+    assert dev[0] == prod[0] and prod[1] is True  # the second deployment would cancel the first one's CI
