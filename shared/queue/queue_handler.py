@@ -2,9 +2,10 @@
 
 ``handle`` runs a batch message through the worker. A malformed message can never succeed:
 it is parked in the durable poison store at once, with its reason. A rate-limited batch is
-re-queued with a delay (without spending a poison attempt) a bounded number of times. Any
-other failure is recorded on the batch and re-raised, so the queue redelivers it and, after
-``maxDequeueCount`` tries, moves it to the poison queue, where ``park`` stores it durably.
+re-queued with a delay, without spending a poison attempt (HubSpot's daily limit: a bounded
+number of times). Any other failure is recorded on the batch and re-raised, so the queue
+redelivers it and, after ``maxDequeueCount`` tries, moves it to the poison queue, where
+``park`` stores it durably.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from shared.errors import Action, MalformedMessage, judge
+from shared.errors import Action, MalformedMessage, Verdict, judge
 from shared.keys import key_to_json
 from shared.queue.backends import Queue
 from shared.queue.messages import BatchMessage, peek_batch_id
@@ -55,7 +56,9 @@ class MessageHandler:
             if verdict.action is Action.PARK:
                 self._park(body, message_id, dequeue_count, msg, str(err))
                 return "parked"
-            if verdict.action is Action.DEFER and self._may_defer(msg, verdict.delay):
+            if verdict.action is Action.DEFER and self._may_defer(msg, verdict):
+                # a copy, delayed, replaces the message: the batch spends none of its delivery attempts, and
+                # the queue holds no more messages than before (nothing for the platform to scale out on)
                 self.queue.send(msg.model_copy(update={"deferrals": msg.deferrals + 1}).to_json(),  # type: ignore[union-attr]
                                 visibility_timeout=verdict.delay or 0)
                 log_event(log, logging.WARNING, "rate_limited", run_id=msg.run_id, object=msg.object,
@@ -64,9 +67,11 @@ class MessageHandler:
             self._failed(msg, err, dequeue_count)
             raise
 
-    def _may_defer(self, msg: BatchMessage, delay: float | None) -> bool:
-        return (self.queue is not None and msg.deferrals < self.max_deferrals
-                and (self.max_defer_seconds is None or (delay or 0) <= self.max_defer_seconds))
+    def _may_defer(self, msg: BatchMessage, verdict: Verdict) -> bool:
+        """HubSpot's rolling window always frees again: a batch it throttles is deferred however often
+        (the shared budget keeps that rare). The daily limit is deferred ``max_deferrals`` times."""
+        return (self.queue is not None and (verdict.paced or msg.deferrals < self.max_deferrals)
+                and (self.max_defer_seconds is None or (verdict.delay or 0) <= self.max_defer_seconds))
 
     def _failed(self, msg: BatchMessage, err: Exception, dequeue_count: int) -> None:
         text = f"{type(err).__name__}: {err}"[:2000]
