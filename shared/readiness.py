@@ -18,13 +18,13 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import false, func, literal, select, table
+from sqlalchemy import false, func, literal, select, table, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.expression import Executable
 
 from shared.config import ObjectConfig
-from shared.errors import ConfigurationError, HubsyncError
+from shared.errors import ConfigurationError, HubsyncError, SourceError
 from shared.redaction import first_line, scrub_secrets
 from shared.runtime import Runtime
 from shared.sync_logger import log_event
@@ -56,6 +56,17 @@ def grant_statements(rt: Runtime, principal: str) -> list[str]:
             statements.append(f"GRANT USAGE ON SCHEMA {_quote(rt.engine, obj.schema_name)} TO {who}")
         statements.append(f"GRANT SELECT ON {_qualified(rt.engine, obj.schema_name, obj.table_name)} TO {who}")
     return statements + _state_grants(rt, who)
+
+
+def apply_grants(rt: Runtime, statements: Sequence[str]) -> None:
+    """Run ``grant_statements`` (signed in as the database's owner or Microsoft Entra admin)."""
+    try:
+        with rt.engine.begin() as conn:
+            for statement in statements:
+                conn.execute(text(statement))
+    except SQLAlchemyError as err:
+        raise SourceError(f"granting failed: {first_line(err)}; sign in as the database's owner or its Microsoft "
+                          f"Entra admin ({SQL_ACCESS_DOC})") from None
 
 
 def _state_grants(rt: Runtime, who: str) -> list[str]:

@@ -8,8 +8,20 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from shared.cli.app import ConfigOpt, ObjectOpt, app, err_console, fail, hint, open_runtime, out, progress_bar
+from shared.cli.app import (
+    ConfigOpt,
+    ObjectOpt,
+    app,
+    err_console,
+    exits,
+    fail,
+    hint,
+    open_runtime,
+    out,
+    progress_bar,
+)
 from shared.errors import EXIT_REJECTED, judge
+from shared.settings import Settings
 from shared.state import run_seconds
 
 
@@ -19,24 +31,47 @@ def _target(rt: Any) -> str:
 
 @app.command("init-db")
 def init_db(config: ConfigOpt = None,
-            print_sql: Annotated[bool, typer.Option("--print-sql", help="Print the DDL, change nothing.")] = False
+            print_sql: Annotated[bool, typer.Option("--print-sql", help="Print the DDL, change nothing.")] = False,
+            grant_to: Annotated[str | None, typer.Option(
+                "--grant-to", metavar="IDENTITY",
+                help="Also give IDENTITY (the Function App's identity: output identityName) what hubsync needs: a "
+                     "database user (SQL Server: from Microsoft Entra ID), SELECT on the source tables, read and "
+                     "write on the state tables.")] = None,
             ) -> None:
-    """Create hubsync's state tables in the source database (or print their DDL)."""
+    """Create hubsync's state tables in the source database (or print their DDL). Run it as the
+    database's owner or Microsoft Entra admin: the app's identity itself never needs DDL."""
+    from shared.readiness import apply_grants, grant_statements
+
     with open_runtime(config, hubspot=False, queues=False) as rt:
+        grants = grant_statements(rt, grant_to) if grant_to else []
         if print_sql:
-            out.print(rt.state.ddl(), markup=False, highlight=False)
+            out.print(rt.state.ddl() + "".join(f"\n{g};\n" for g in grants), markup=False, highlight=False)
             return
         rt.check_source()
         rt.state.init_db()
         where = f"schema {rt.state.schema!r}" if rt.state.schema else f"tables prefixed {rt.state.prefix!r}"
         out.print(f"state tables ready ({where})")
+        if grant_to:
+            apply_grants(rt, grants)
+            out.print(f"granted to {grant_to}: " + "; ".join(grants), markup=False, highlight=False)
 
 
 @app.command()
-def validate(config: ConfigOpt = None, obj: ObjectOpt = None) -> None:
+def validate(config: ConfigOpt = None, obj: ObjectOpt = None,
+             offline: Annotated[bool, typer.Option(
+                 "--offline", help="Check only the settings and the configuration file: no database, no HubSpot "
+                                   "(before a deployment).")] = False,
+             ) -> None:
     """Check the configuration, the source tables and columns, and the live HubSpot schema."""
     from shared.sync.preflight import preflight, selected
 
+    if offline:
+        with exits():
+            settings = Settings.from_env()
+            checked = settings.load_config(config)
+        names = ", ".join(o.name for o in checked.objects)
+        out.print(f"ok {config or settings.config_path}: {len(checked.objects)} object(s) ({names})", highlight=False)
+        return
     with open_runtime(config, demo_setup=True) as rt:
         objects = selected(rt, obj)
         preflight(rt, objects, hint=hint(config, "init-db"))

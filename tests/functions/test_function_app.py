@@ -352,3 +352,23 @@ def test_storage_queue_refuses_messages_over_64_kib(azurite):
         raw.send_message("x" * 50_000)
     queue.send("x" * 48_000)  # 64,000 bytes encoded: accepted
     assert queue.approximate_count() == 1
+
+
+def test_the_documented_database_step_turns_a_fresh_deployment_green(pg_app_env, emulator):
+    """docs/azure.md: the database's Microsoft Entra admin runs `hubsync init-db --grant-to <identityName>`
+    once; the health check that failed naming it then answers 200."""
+    from typer.testing import CliRunner
+
+    from shared.cli import app as cli
+
+    functions = _load_app()
+    status, body = _health(functions)
+    assert status == 503 and "run `hubsync init-db`" in "\n".join(body["problems"])
+
+    result = CliRunner().invoke(cli, ["init-db", "--grant-to", "hubsync"])
+
+    assert result.exit_code == 0, result.output
+    assert 'granted to hubsync: GRANT USAGE ON SCHEMA' in result.output
+    status, body = _health(functions)
+    assert (status, body["status"], body["problems"]) == (200, "ok", []), body
+    assert body["runs"] == [] and body["parked_batches"] == 0 and body["queued"] == 0
