@@ -30,7 +30,7 @@ param appName string = 'hubsync'
 @secure()
 param hubspotAccessToken string = ''
 
-@description('Source database URL without a password (Azure SQL with managed identity). Ignored when sourceUrlFromKeyVault is true.')
+@description('HUBSYNC_SOURCE_URL: the source database URL without a password (Azure SQL with managed identity); the deploy script passes the GitHub variable HUBSYNC_SOURCE_URL. Empty: source.url of the configuration file. Ignored when sourceUrlFromKeyVault is true.')
 param sourceUrl string = ''
 
 @description('true: HUBSYNC_SOURCE_URL is a Key Vault reference to the secret written from sourceUrlSecret (a URL carrying a password).')
@@ -69,10 +69,14 @@ param hubspotBaseUrl string = ''
 ])
 param instanceMemoryMB int = 2048
 
-@description('Upper bound of Flex Consumption instances. 40 is the lowest value the platform accepts; see docs/azure.md for why the HubSpot budget is enforced in the app.')
-@minValue(40)
+@description('On-demand instances per function scale group: the queue worker scales on its own up to this many (the platform accepts 1 to 1000). Every instance shares one HubSpot budget; more only wait on it. docs/azure.md explains 4.')
+@minValue(1)
 @maxValue(1000)
-param maximumInstanceCount int = 40
+param maximumInstanceCount int = 4
+
+@description('Empty keeps the Key Vault name. After a teardown the old vault stays soft-deleted for 90 days and purge protection keeps its name taken: recover it (docs/azure.md, "Teardown and redeploy") or set any new value here for a vault of another name.')
+@maxLength(8)
+param keyVaultGeneration string = ''
 
 @description('Days Log Analytics keeps logs.')
 @minValue(30)
@@ -118,7 +122,7 @@ module monitoring './app/monitoring.bicep' = {
 module keyVault './app/keyvault.bicep' = {
   name: 'keyvault'
   params: {
-    name: 'kv-${appName}-${take(environmentName, 4)}-${take(suffix, 6)}'
+    name: 'kv-${appName}-${take(environmentName, 4)}-${empty(keyVaultGeneration) ? take(suffix, 6) : take(uniqueString(suffix, keyVaultGeneration), 6)}'
     location: location
     tags: tags
     hubspotTokenSecretName: hubspotTokenSecretName
@@ -175,6 +179,7 @@ output functionAppName string = functionApp.outputs.name
 output defaultHostName string = functionApp.outputs.defaultHostName
 output functionAppUrl string = 'https://${functionApp.outputs.defaultHostName}'
 output healthUrl string = 'https://${functionApp.outputs.defaultHostName}/api/health'
+output identityName string = identity.name
 output identityClientId string = identity.properties.clientId
 output identityPrincipalId string = identity.properties.principalId
 output storageAccountName string = storage.outputs.name

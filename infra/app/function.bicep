@@ -33,7 +33,8 @@ param queueName string
 param hubspotBaseUrl string = ''
 
 param instanceMemoryMB int = 2048
-param maximumInstanceCount int = 40
+@description('On-demand instances per function scale group (per-function scaling: the worker, the poison function, the timer and the HTTP group each get their own).')
+param maximumInstanceCount int = 4
 
 // Versionless secret URIs: the app picks up a rotated secret without a redeployment.
 var hubspotTokenReference = '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${hubspotTokenSecretName}/)'
@@ -126,6 +127,14 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
           value: 'ClientId=${identityClientId};Authorization=AAD'
+        }
+        // The Python worker leaves its logs to the app's OpenTelemetry export (host.json
+        // telemetryMode, shared/telemetry.py), so each event field is a customDimension and no
+        // line is sent twice. PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY stays unset: the worker's
+        // own exporter would not sign in with the identity.
+        {
+          name: 'PYTHON_ENABLE_OPENTELEMETRY'
+          value: 'true'
         }
         // DefaultAzureCredential in the code picks the user-assigned identity.
         {

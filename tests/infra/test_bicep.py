@@ -262,16 +262,27 @@ def test_function_app_runs_python_311_on_flex_consumption_with_its_identity() ->
         env = app_env("functionApp", "function.bicep", parameter_file)
         scale = {k: resolve(v, env) for k, v in config["scaleAndConcurrency"].items()}
         assert scale["instanceMemoryMB"] == 2048, parameter_file
-        # Flex refuses fewer than 40; more only multiplies the HubSpot callers (docs/azure.md).
-        assert scale["maximumInstanceCount"] == 40, parameter_file
+        # Per function scale group (the worker scales alone); every instance shares one HubSpot budget,
+        # so more instances only wait on it: docs/azure.md ("Scale") has the arithmetic.
+        assert scale["maximumInstanceCount"] == 4, parameter_file
+
+
+def test_the_instance_bound_accepts_what_flex_consumption_accepts() -> None:
+    # Flex Consumption's lowest maximumInstanceCount is 1, the highest 1000 (docs/azure.md, "Scale").
+    decorators = {d["type"]: d.get("argument") for d in parse_bicep(MAIN)["parameters"]["maximumInstanceCount"]
+                  ["decorators"]}
+    assert (decorators.get("min_value"), decorators.get("max_value")) == (1, 1000)
 
 
 def test_main_outputs_name_url_health_and_identity() -> None:
     outputs = parse_bicep(MAIN)["outputs"]
-    for name in ("functionAppName", "defaultHostName", "functionAppUrl", "healthUrl", "identityClientId"):
+    for name in ("functionAppName", "defaultHostName", "functionAppUrl", "healthUrl", "identityName",
+                 "identityClientId"):
         assert name in outputs, f"main.bicep lacks output {name}"
     assert outputs["healthUrl"]["value"].startswith("https://")
     assert outputs["healthUrl"]["value"].endswith("/api/health")
+    # the database user is made for this name: CREATE USER [<identityName>] FROM EXTERNAL PROVIDER
+    assert outputs["identityName"]["value"]["operator"]["operands"] == {"operand_1": "identity", "operand_2": "name"}
 
 
 def test_parameter_files_match_main_bicep() -> None:

@@ -53,8 +53,8 @@ def test_concurrency_per_instance_is_bounded_for_hubspot(host: dict, queues: dic
     assert 1 <= queues["batchSize"] <= 32
     assert queues["newBatchThreshold"] >= 0
     per_instance = queues["batchSize"] + queues["newBatchThreshold"]
-    # 40 instances (the Flex floor) x this many messages x 1-2 calls must stay a small multiple
-    # of HubSpot's 100-190 calls per 10 s; docs/azure.md has the arithmetic.
+    # maximumInstanceCount (4) worker instances x this many messages x 1-2 calls is about HubSpot's
+    # 100-190 calls per 10 s, which every instance shares; docs/azure.md ("Scale") has the arithmetic.
     assert per_instance <= 2, f"{per_instance} messages in flight per instance"
 
 
