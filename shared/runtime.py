@@ -80,7 +80,9 @@ class Runtime:
         state = StateStore(engine, config.source.state_schema, config.source.table_prefix)
 
         check_ceiling(config, hubspot_base_url or settings.hubspot_base_url)
-        shared_budget = settings.uses_storage_queues(config, storage_queues)
+        # the queues' storage account holds the window every instance shares (a test may hand in
+        # Storage queues without naming the account: its budget is then this process's)
+        shared_budget = settings.uses_storage_queues(config, storage_queues) and bool(settings.storage)
 
         def make_writer() -> HubSpotWriter:
             token = settings.token_for(config)

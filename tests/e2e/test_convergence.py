@@ -30,9 +30,10 @@ N = 1000
 
 def _runtime(engine, emulator, backend="memory", azurite=None, state_schema="hubsync", settings=None, **kw):
     config = config_for(backend=backend, state_schema=state_schema, **kw)
-    settings = settings or Settings(hubspot_token=SecretStr(TOKEN), queue_name=f"q{random.randrange(10**8)}")
+    settings = settings or Settings(hubspot_token=SecretStr(TOKEN), queue_name=f"q{random.randrange(10**8)}",
+                                    storage_connection=SecretStr(azurite) if azurite else None)
     queues = {}
-    if backend == "azure":
+    if backend == "azure":  # the rate window is shared through the same account's blob service
         storage = {"AzureWebJobsStorage": azurite}
         queues = {
             "queue": StorageQueue.connect(settings.queue_name, storage, create=True),

@@ -15,7 +15,7 @@ import textwrap
 
 from azure.storage.blob import ContainerClient
 
-from shared.hubspot.rate_budget import PacedBudget, Window
+from shared.hubspot.rate_budget import PacedBudget
 from shared.hubspot.shared_budget import BlobWindowStore, blob_name_for
 from tests.support import ROOT
 
@@ -30,7 +30,7 @@ def most_in_any_window(starts: list[float], window: float) -> int:
     return most
 
 
-def store_for(conn: str, container: str, token: str = "app-token", **options) -> BlobWindowStore:
+def store_for(conn: str, container: str, token: str = "app-token", **options) -> BlobWindowStore:  # noqa: S107
     return BlobWindowStore.connect({"AzureWebJobsStorage": conn}, container, token, **options)
 
 

@@ -40,7 +40,7 @@ def test_daily_limit_stops_the_run_instead_of_sleeping_for_hours(sqlite_url):
         worker.start()
         worker.join(20)
         finished = not worker.is_alive()
-        paused_for = rt.writer.budget._paused_until - time.monotonic()
+        paused_for = rt.writer.budget.store.update(lambda w: w.hold_until) - time.monotonic()
 
     assert finished, (f"run still going after 20 s: the writer asked to sleep {requested} s between attempts "
                       f"and the shared rate budget is paused for another {paused_for:.0f} s")
