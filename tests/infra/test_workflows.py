@@ -361,3 +361,84 @@ def test_concurrency_check_fails_on_the_old_shared_group(monkeypatch: pytest.Mon
     dev = ci_run("workflow_dispatch", "refs/heads/main", 3, called=True)
     prod = ci_run("workflow_dispatch", "refs/heads/main", 4, called=True)
     assert dev[0] == prod[0] and prod[1] is True  # the second deployment would cancel the first one's CI
+
+
+# --- the bicep job: az bicep build + lint with infra/bicepconfig.json --------------------------------
+
+# Linter rule names of Bicep's bicepconfig schema (Azure/bicep, src/vscode-bicep/resources/
+# configuration/bicepconfig.schema.json at 9beb0fee60ca53458f41492b699af440367b240b): a misspelt
+# rule in bicepconfig.json would silently configure nothing.
+BICEP_LINTER_RULES = {
+    "adminusername-should-not-be-literal", "artifacts-parameters", "decompiler-cleanup",
+    "explicit-values-for-loc-params", "max-asserts", "max-outputs", "max-params", "max-resources",
+    "max-variables", "nested-deployment-template-scoping", "no-conflicting-metadata", "no-deployments-resources",
+    "no-explicit-any", "no-hardcoded-env-urls", "no-hardcoded-location", "no-hardcoded-outputs",
+    "no-loc-expr-outside-params", "no-module-name", "no-unnecessary-dependson", "no-unused-existing-resources",
+    "no-unused-imports", "no-unused-params", "no-unused-types", "no-unused-vars", "outputs-should-not-contain-secrets",
+    "prefer-interpolation", "prefer-unquoted-property-names", "protect-commandtoexecute-secrets",
+    "secure-parameter-default", "secure-params-in-nested-deploy", "secure-params-in-parameters-file",
+    "secure-secrets-in-params", "simplify-interpolation", "simplify-json-null", "stacks-extensibility-compat",
+    "use-description-outputs", "use-description-params", "use-description-type-properties", "use-description-types",
+    "use-description-vars", "use-parent-property", "use-recent-api-versions", "use-recent-az-powershell-version",
+    "use-recent-module-versions", "use-recognized-resource-type", "use-resource-id-functions",
+    "use-resource-symbol-reference", "use-safe-access", "use-secure-value-for-secure-inputs",
+    "use-stable-resource-identifiers", "use-stable-vm-image", "use-user-defined-types", "what-if-short-circuiting",
+}
+# Bicep's core diagnostics for type problems, which only ever come as warnings on Azure resources.
+BICEP_TYPE_DIAGNOSTICS = {"BCP035", "BCP036", "BCP037", "BCP073", "BCP081", "BCP083", "BCP088", "BCP089"}
+
+
+def bicep_job() -> tuple[dict, dict]:
+    job = load(WORKFLOWS / "ci.yml")["jobs"]["bicep"]
+    step = next(s for s in job["steps"] if "az bicep lint" in s.get("run", ""))
+    return job, step
+
+
+def test_ci_builds_and_lints_main_bicep_with_a_pinned_bicep() -> None:
+    job, step = bicep_job()
+    assert job["runs-on"] == "ubuntu-latest"
+    checkout = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout@"))
+    assert checkout["with"]["persist-credentials"] is False
+    assert re.fullmatch(r"v\d+\.\d+\.\d+", job["env"]["BICEP_VERSION"])
+    install = "\n".join(s.get("run", "") for s in job["steps"])
+    assert 'az bicep install --version "$BICEP_VERSION"' in install
+    script = step["run"]
+    assert re.search(r"^\s*az bicep build --file infra/main\.bicep\b", script, re.MULTILINE)
+    assert re.search(r"^\s*az bicep lint --file infra/main\.bicep\b", script, re.MULTILINE)
+    assert step.get("shell") == "bash" and "set -euo pipefail" in script
+    assert set(step["env"]["TYPE_DIAGNOSTICS"].split("|")) >= BICEP_TYPE_DIAGNOSTICS
+
+
+def test_bicepconfig_sits_beside_main_bicep_and_names_real_rules() -> None:
+    config = json.loads((REPO_ROOT / "infra" / "bicepconfig.json").read_text())  # plain JSON, no comments
+    core = config["analyzers"]["core"]
+    assert core["enabled"] is True
+    assert set(core["rules"]) <= BICEP_LINTER_RULES, sorted(set(core["rules"]) - BICEP_LINTER_RULES)
+    for name, rule in core["rules"].items():
+        assert rule["level"] in {"off", "info", "warning", "error"}, name
+    for name in ("use-recognized-resource-type", "secure-secrets-in-params", "outputs-should-not-contain-secrets"):
+        assert core["rules"][name]["level"] == "error", name
+
+
+@pytest.mark.parametrize(("output", "status", "fails"), [
+    ("", 0, False),
+    ("/w/infra/main.bicep(3,5) : Warning no-unused-params: Parameter \"x\" is declared but never used.", 0, False),
+    ("WARNING: /w/infra/app/function.bicep(68,5) : Warning BCP037: The property \"serverFarmIdd\" is not allowed", 0, True),
+    ("/w/infra/app/function.bicep(56,15) : Warning BCP081: Resource type \"Microsoft.Web/sites@2099-01-01\" does not "
+     "have types available.", 0, True),
+    ("/w/infra/app/function.bicep(68,5) : Warning BCP089: The property \"serverFarmIdd\" is not allowed on objects "
+     "of type \"SiteProperties\". Did you mean \"serverFarmId\"?", 0, True),
+    ("/w/infra/main.bicep(1,1) : Error BCP007: This declaration type is not recognized.", 1, True),
+], ids=["clean", "other-warning", "BCP037", "BCP081", "BCP089", "az-fails"])
+def test_the_bicep_step_fails_on_type_warnings_and_errors(tmp_path: Path, output: str, status: int, fails: bool) -> None:
+    """Runs the step's script with a stand-in `az` that prints what Bicep would."""
+    _, step = bicep_job()
+    fake = tmp_path / "bin" / "az"
+    fake.parent.mkdir()
+    fake.write_text('#!/bin/sh\nprintf "%s\\n" "$FAKE_AZ_OUTPUT" >&2\nexit "$FAKE_AZ_STATUS"\n')
+    fake.chmod(0o755)
+    env = {"PATH": f"{fake.parent}:/usr/bin:/bin", "RUNNER_TEMP": str(tmp_path), "FAKE_AZ_OUTPUT": output,
+           "FAKE_AZ_STATUS": str(status), **step["env"]}
+    proc = subprocess.run(["bash", "-c", step["run"]], capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                          env=env, check=False)
+    assert (proc.returncode != 0) is fails, proc.stdout + proc.stderr
