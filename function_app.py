@@ -14,6 +14,7 @@ import os
 import azure.functions as func
 
 from functions import health, planner, poison, runtime, worker
+from shared import telemetry
 from shared.errors import ConfigurationError
 from shared.schedule import validate_schedule
 from shared.settings import cannot_start
@@ -29,6 +30,7 @@ def _schedule_resolves() -> bool:
 
 
 install_filter()
+telemetry.configure()  # Application Insights (OpenTelemetry) when its connection string is set
 problems = runtime.startup_problems(fresh=True)
 if problems:
     logging.getLogger("hubsync.startup").error("%s", cannot_start(problems))

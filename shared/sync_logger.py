@@ -1,7 +1,7 @@
 """Structured, privacy-aware logging.
 
-``log_event`` writes one line per event with its fields as ``extra`` (Application Insights
-turns them into customDimensions through the Functions host or OpenTelemetry) and as
+``log_event`` writes one line per event with its fields as ``extra`` (``custom_dimensions``:
+shared/telemetry.py exports each as an Application Insights customDimension) and as
 ``key=value`` text for consoles. Tokens never reach a log: ``MaskingFilter`` removes bearer
 tokens and, at INFO and above, masks emails and phone numbers (``shared.redaction``).
 """

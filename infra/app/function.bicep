@@ -129,9 +129,9 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
           value: 'ClientId=${identityClientId};Authorization=AAD'
         }
         // The Python worker leaves its logs to the app's OpenTelemetry export (host.json
-        // telemetryMode, shared/telemetry.py), so each event field is a customDimension and no
-        // line is sent twice. PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY stays unset: the worker's
-        // own exporter would not sign in with the identity.
+        // telemetryMode, shared/telemetry.py, signed in with the identity), so each event field
+        // is a customDimension and no line goes out twice. PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY
+        // stays unset: with it the worker would set up a second exporter of its own.
         {
           name: 'PYTHON_ENABLE_OPENTELEMETRY'
           value: 'true'
