@@ -152,7 +152,8 @@ def _table_problems(rt: Runtime, obj: ObjectConfig, user: str | None) -> list[st
     return []
 
 
-def _state_probes(t: Any) -> list[tuple[str, Executable]]:
+def state_probes(t: Any) -> list[tuple[str, Executable]]:
+    """(privilege, a statement that needs it and matches no row) for one state table."""
     writable = [c for c in t.columns if c is not t.autoincrement_column]
     return [
         ("SELECT", select(literal(1)).select_from(t).where(false())),
@@ -172,7 +173,7 @@ def _state_problems(rt: Runtime, user: str | None) -> list[str]:
     refused: dict[str, list[str]] = {}
     with rt.engine.connect() as conn, conn.begin() as transaction:
         for t in rt.state.metadata.sorted_tables:
-            for privilege, statement in _state_probes(t):
+            for privilege, statement in state_probes(t):
                 try:
                     with conn.begin_nested():
                         conn.execute(statement)  # matches no row: only the permission is checked

@@ -56,3 +56,17 @@ def test_postgresql_grants_schema_usage_tables_and_sequences() -> None:
 def test_sqlite_has_no_users_to_grant_to() -> None:
     with pytest.raises(ConfigurationError, match="--grant-to: sqlite"):
         grant_statements(runtime_on("sqlite://", table="customers"), "anyone")
+
+
+@pytest.mark.parametrize("url", ["mssql+pyodbc://", "postgresql+psycopg://"])
+def test_the_privilege_probes_compile_and_match_no_row(url: str) -> None:
+    from shared.readiness import state_probes
+
+    rt = runtime_on(url)
+    for t in rt.state.metadata.sorted_tables:
+        probes = dict(state_probes(t))
+        assert list(probes) == ["SELECT", "INSERT", "UPDATE", "DELETE"]
+        for privilege, statement in probes.items():
+            sql = str(statement.compile(dialect=rt.engine.dialect))
+            assert sql.split()[0] == privilege, sql
+            assert "1 != 1" in sql or "false" in sql.lower() or "0 = 1" in sql, sql  # no row is ever touched
