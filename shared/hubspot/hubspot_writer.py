@@ -8,6 +8,7 @@ times with the delay HubSpot asks for, and otherwise raises a classified hubsync
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -157,16 +158,17 @@ class HubSpotWriter:
         api = self._api("batch")
         data, _status = self._call(
             f"POST /crm/v3/objects/{object_type}/batch/upsert",
-            lambda: api.upsert_with_http_info(object_type, body, _request_timeout=self.timeout),
+            lambda: _json(api.upsert_with_http_info(object_type, body, _request_timeout=self.timeout,
+                                                    _preload_content=False)),
         )
-        errors = getattr(data, "errors", None) or []
+        errors = data.get("errors") or []
         if errors:
             # a 207 from batch/upsert: some inputs were refused; split the batch to find them
             first = errors[0]
-            text = f"{first.category}: {first.message}"
-            if first.category == "CONFLICT":
-                raise conflict_error(text, first.message or "", 207)
-            raise BatchValidationError(text, status=207, category=first.category)
+            text = f"{first.get('category')}: {first.get('message')}"
+            if first.get("category") == "CONFLICT":
+                raise conflict_error(text, first.get("message") or "", 207)
+            raise BatchValidationError(text, status=207, category=first.get("category"))
         return self._results(data, id_property, what="upsert")
 
     def update(self, object_type: str, items: Sequence[tuple[str, dict[str, str]]],
@@ -180,15 +182,17 @@ class HubSpotWriter:
         api = self._api("batch")
         data, _status = self._call(
             f"POST /crm/v3/objects/{object_type}/batch/update",
-            lambda: api.update_with_http_info(object_type, body, _request_timeout=self.timeout),
+            lambda: _json(api.update_with_http_info(object_type, body, _request_timeout=self.timeout,
+                                                    _preload_content=False)),
         )
         missing: set[str] = set()
-        for error in getattr(data, "errors", None) or []:
-            if (getattr(error, "category", "") or "") == "OBJECT_NOT_FOUND" or "not exist" in (error.message or ""):
-                for ids in (getattr(error, "context", None) or {}).values():
+        for error in data.get("errors") or []:
+            category, message = error.get("category") or "", error.get("message") or ""
+            if category == "OBJECT_NOT_FOUND" or "not exist" in message:
+                for ids in (error.get("context") or {}).values():
                     missing.update(ids)
             else:
-                raise BatchValidationError(f"{error.category}: {error.message}", status=207, category=error.category)
+                raise BatchValidationError(f"{category}: {message}", status=207, category=category)
         return self._results(data, id_property, what="update"), missing
 
     def read(self, object_type: str, ids: Sequence[str], properties: Sequence[str],
@@ -207,27 +211,54 @@ class HubSpotWriter:
         api = self._api("batch")
         data, _ = self._call(
             f"POST /crm/v3/objects/{object_type}/batch/read",
-            lambda: api.read_with_http_info(object_type, body, archived=False, _request_timeout=self.timeout),
+            lambda: _json(api.read_with_http_info(object_type, body, archived=False, _request_timeout=self.timeout,
+                                                  _preload_content=False)),
         )
         out = {}
-        for result in getattr(data, "results", None) or []:
-            props = dict(result.properties or {})
-            key = props.get(id_property, result.id) if id_property else result.id
+        for result in data.get("results") or []:
+            props = dict(result.get("properties") or {})
+            rid = str(result.get("id"))
+            key = props.get(id_property, rid) if id_property else rid
             key = match_value(id_property, str(key)) if id_property and key else key
-            out[str(key)] = {"id": result.id, "properties": props}
+            out[str(key)] = {"id": rid, "properties": props}
         return out
 
-    def _results(self, data: Any, id_property: str | None, what: str) -> list[WriteResult]:
-        if data is None:
+    def _results(self, data: dict[str, Any], id_property: str | None, what: str) -> list[WriteResult]:
+        if not data:
             raise RetryableError(f"HubSpot {what} answered with no body")
         results = []
-        for r in data.results or []:
-            props = dict(r.properties or {})
+        for r in data.get("results") or []:
+            props = dict(r.get("properties") or {})
             value = props.get(id_property) if id_property else None
-            created = getattr(r, "created_at", None)
-            results.append(WriteResult(str(r.id), value, bool(getattr(r, "new", False)), props,
-                                       created if isinstance(created, dt.datetime) else None))
+            results.append(WriteResult(str(r.get("id")), value, bool(r.get("new", False)), props,
+                                       _timestamp(r.get("createdAt"))))
         return results
+
+
+def _json(response: Any) -> tuple[dict[str, Any], int, Any]:
+    """The SDK's raw answer (``_preload_content=False``: the SDK still signs the request, raises
+    its ApiException on non-2xx and applies its retry policy, but builds no model objects, whose
+    date parsing cost more than the call): (JSON body, status, headers)."""
+    try:
+        raw = response.data
+    finally:
+        response.release_conn()
+    try:
+        data = json.loads(raw) if raw else {}
+    except ValueError:
+        raise RetryableError(f"HubSpot answered {response.status} with a body that is not JSON") from None
+    return (data if isinstance(data, dict) else {}), response.status, response.headers
+
+
+def _timestamp(value: Any) -> dt.datetime | None:
+    """HubSpot's ISO-8601 time (``2026-01-02T03:04:05.678Z``) as an aware datetime."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def _check_size(items: Sequence[Any]) -> None:

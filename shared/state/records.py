@@ -60,7 +60,8 @@ class Records(StateTables):
 
         Returns the source keys of written records (with a HubSpot id) that were refused because a
         newer version was recorded meanwhile: the caller must sync those rows again. New records
-        go in with one multi-row INSERT; existing ones take one guarded UPDATE each.
+        go in with one multi-row INSERT; existing ones with one UPDATE per shape of values (the
+        driver's executemany), guarded on the version; one SELECT then finds which were refused.
         """
         refused: set[str] = set()
         if not states:
@@ -80,19 +81,23 @@ class Records(StateTables):
                                      [self._insert_values(object_name, st, run_id, now) for st in fresh])
                 except IntegrityError:  # another worker inserted some of them meanwhile
                     existing.update(st.source_key for st in fresh)
+            shapes: dict[tuple[bool, bool], list[RecordState]] = {}
             for key in existing:
                 st = by_key[key]
-                stmt = self._guarded_update(object_name, st, run_id, now)
-                if conn.execute(stmt).rowcount:
-                    continue
-                found = conn.execute(
-                    select(func.count()).select_from(self.records)
-                    .where(and_(r.object_name == object_name, r.source_key == key))
-                ).scalar_one()
-                if not found:
+                shapes.setdefault((st.hubspot_id is not None, st.seen_version is not None), []).append(st)
+            for (written, seen), group in shapes.items():
+                conn.execute(self._guarded_update(object_name, written, seen),
+                             [self._update_params(st, run_id, now) for st in group])
+            guarded = [by_key[k] for k in existing if by_key[k].hubspot_id is not None
+                       and by_key[k].source_version is not None]
+            stored = dict(conn.execute(select(r.source_key, r.source_version).where(and_(
+                r.object_name == object_name, r.source_key.in_([st.source_key for st in guarded])))).all()) \
+                if guarded else {}
+            for st in guarded:
+                if st.source_key not in stored:  # removed meanwhile: this write is what HubSpot holds
                     conn.execute(self.records.insert().values(**self._insert_values(object_name, st, run_id, now)))
-                elif st.hubspot_id is not None:
-                    refused.add(key)  # a newer version was recorded meanwhile: never go back
+                elif (stored[st.source_key] or "") > (st.source_version or ""):
+                    refused.add(st.source_key)  # a newer version was recorded meanwhile: never go back
         return refused
 
     def _insert_values(self, object_name: str, st: RecordState, run_id: str | None, now: dt.datetime) -> dict[str, Any]:
@@ -105,20 +110,29 @@ class Records(StateTables):
             "seen_version": st.seen_version,
         }
 
-    def _guarded_update(self, object_name: str, st: RecordState, run_id: str | None, now: dt.datetime) -> Any:
+    def _guarded_update(self, object_name: str, written: bool, seen: bool) -> Any:
+        """The UPDATE of existing records of one shape (``written``: with what HubSpot now holds;
+        ``seen``: with the version the outcome was decided on), for executemany."""
         r = self.records.c
-        values: dict[str, Any] = {"last_outcome": st.last_outcome, "reason": st.reason, "run_id": run_id,
-                                  "updated_at": now}
-        if st.seen_version is not None:
-            values["seen_version"] = st.seen_version
-        if st.hubspot_id is not None:
+        values: dict[str, Any] = {"last_outcome": bindparam("p_outcome"), "reason": bindparam("p_reason"),
+                                  "run_id": bindparam("p_run"), "updated_at": bindparam("p_now")}
+        if seen:
+            values["seen_version"] = bindparam("p_seen")
+        stmt = update(self.records).where(and_(r.object_name == object_name, r.source_key == bindparam("p_key")))
+        if written:
             # what HubSpot now holds; a rejection or a miss must not forget it
-            values.update(hubspot_id=st.hubspot_id, id_value=st.id_value, payload_hash=st.payload_hash,
-                          source_version=st.source_version)
-        stmt = update(self.records).where(and_(r.object_name == object_name, r.source_key == st.source_key))
-        if st.source_version is not None and st.hubspot_id is not None:
-            stmt = stmt.where(r.source_version.is_(None) | (r.source_version <= st.source_version))
+            values.update(hubspot_id=bindparam("p_id"), id_value=bindparam("p_value"),
+                          payload_hash=bindparam("p_hash"), source_version=bindparam("p_version"))
+            # never back to an older version (a write of no version, an id repair, always applies)
+            version = bindparam("p_version", type_=r.source_version.type)
+            stmt = stmt.where(version.is_(None) | r.source_version.is_(None) | (r.source_version <= version))
         return stmt.values(**values)
+
+    @staticmethod
+    def _update_params(st: RecordState, run_id: str | None, now: dt.datetime) -> dict[str, Any]:
+        return {"p_key": st.source_key, "p_outcome": st.last_outcome, "p_reason": st.reason, "p_run": run_id,
+                "p_now": now, "p_seen": st.seen_version, "p_id": st.hubspot_id, "p_value": st.id_value,
+                "p_hash": st.payload_hash, "p_version": st.source_version}
 
     def forget_hash(self, object_name: str, source_key: str) -> None:
         """Forget what HubSpot last accepted for a record, so its row is sent again."""
