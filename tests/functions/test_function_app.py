@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import sys
 
 import pytest
@@ -361,11 +362,15 @@ def test_the_documented_database_step_turns_a_fresh_deployment_green(pg_app_env,
 
     from shared.cli import app as cli
 
+    hubsync_logger = logging.getLogger("hubsync")
+    level, handlers = hubsync_logger.level, list(hubsync_logger.handlers)  # the CLI sets them for its process
     functions = _load_app()
     status, body = _health(functions)
     assert status == 503 and "run `hubsync init-db`" in "\n".join(body["problems"])
 
     result = CliRunner().invoke(cli, ["init-db", "--grant-to", "hubsync"])
+    hubsync_logger.setLevel(level)
+    hubsync_logger.handlers[:] = handlers
 
     assert result.exit_code == 0, result.output
     assert 'granted to hubsync: GRANT USAGE ON SCHEMA' in result.output

@@ -3,6 +3,7 @@ configuration file only (no database, no HubSpot, no token)."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,16 @@ from shared.cli import app
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _cli_logging_is_restored():
+    """The CLI sets the 'hubsync' logger's level and handler for its process: undo it for the tests after."""
+    logger = logging.getLogger("hubsync")
+    level, handlers = logger.level, list(logger.handlers)
+    yield
+    logger.setLevel(level)
+    logger.handlers[:] = handlers
 
 
 def validate(*args: str, **env: str) -> tuple[int, str]:
