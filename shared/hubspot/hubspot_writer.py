@@ -150,11 +150,8 @@ class HubSpotWriter:
     def upsert(self, object_type: str, id_property: str,
                items: Sequence[tuple[str, dict[str, str]]]) -> list[WriteResult]:
         """Create or update by ``id_property``; items are (id value, properties)."""
-        from hubspot.crm.objects import BatchInputSimplePublicObjectBatchInputUpsert as Batch
-        from hubspot.crm.objects import SimplePublicObjectBatchInputUpsert as Input
-
-        _check_size(items)
-        body = Batch(inputs=[Input(id=v, id_property=id_property, properties=p) for v, p in items])
+        _check_size(items)  # the body as HubSpot's JSON names it: the SDK sends a dict as it is
+        body = {"inputs": [{"id": v, "idProperty": id_property, "properties": p} for v, p in items]}
         api = self._api("batch")
         data, _status = self._call(
             f"POST /crm/v3/objects/{object_type}/batch/upsert",
@@ -174,11 +171,8 @@ class HubSpotWriter:
     def update(self, object_type: str, items: Sequence[tuple[str, dict[str, str]]],
                id_property: str | None = None) -> tuple[list[WriteResult], set[str]]:
         """Update by HubSpot record id; returns the results and the ids HubSpot no longer has."""
-        from hubspot.crm.objects import BatchInputSimplePublicObjectBatchInput as Batch
-        from hubspot.crm.objects import SimplePublicObjectBatchInput as Input
-
         _check_size(items)
-        body = Batch(inputs=[Input(id=i, properties=p) for i, p in items])
+        body = {"inputs": [{"id": i, "properties": p} for i, p in items]}
         api = self._api("batch")
         data, _status = self._call(
             f"POST /crm/v3/objects/{object_type}/batch/update",
@@ -198,16 +192,14 @@ class HubSpotWriter:
     def read(self, object_type: str, ids: Sequence[str], properties: Sequence[str],
              id_property: str | None = None) -> dict[str, dict[str, Any]]:
         """Current values, by id (or by ``id_property`` value); absent records are left out."""
-        from hubspot.crm.objects import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
-
         if not ids:
             return {}
         if id_property:
             properties = list(dict.fromkeys([*properties, id_property]))  # to match results to inputs
-        body = BatchReadInputSimplePublicObjectId(
-            inputs=[SimplePublicObjectId(id=i) for i in ids], properties=list(properties),
-            properties_with_history=[], id_property=id_property,
-        )
+        body: dict[str, Any] = {"inputs": [{"id": i} for i in ids], "properties": list(properties),
+                                "propertiesWithHistory": []}
+        if id_property:
+            body["idProperty"] = id_property
         api = self._api("batch")
         data, _ = self._call(
             f"POST /crm/v3/objects/{object_type}/batch/read",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,13 +55,15 @@ class Records(StateTables):
             ).all()
         return {row.id_value: row.source_key for row in rows}
 
-    def save_records(self, object_name: str, states: Sequence[RecordState], run_id: str | None) -> set[str]:
+    def save_records(self, object_name: str, states: Sequence[RecordState], run_id: str | None,
+                     count: Callable[[set[str]], dict[str, int]] | None = None) -> set[str]:
         """Insert or update records; a record already holding a newer source version is kept.
 
         Returns the source keys of written records (with a HubSpot id) that were refused because a
         newer version was recorded meanwhile: the caller must sync those rows again. New records
         go in with one multi-row INSERT; existing ones with one UPDATE per shape of values (the
         driver's executemany), guarded on the version; one SELECT then finds which were refused.
+        ``count`` turns the refused keys into counters added to the run in the same transaction.
         """
         refused: set[str] = set()
         if not states:
@@ -98,6 +100,8 @@ class Records(StateTables):
                     conn.execute(self.records.insert().values(**self._insert_values(object_name, st, run_id, now)))
                 elif (stored[st.source_key] or "") > (st.source_version or ""):
                     refused.add(st.source_key)  # a newer version was recorded meanwhile: never go back
+            if count is not None and run_id is not None:
+                self._count(conn, run_id, count(refused))
         return refused
 
     def _insert_values(self, object_name: str, st: RecordState, run_id: str | None, now: dt.datetime) -> dict[str, Any]:

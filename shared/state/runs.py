@@ -36,11 +36,17 @@ class Runs(StateTables):
         if not counts:
             return
         with self.engine.begin() as conn:
-            conn.execute(
-                update(self.runs)
-                .where(self.runs.c.run_id == run_id)
-                .values({self.runs.c[k]: self.runs.c[k] + v for k, v in counts.items()})
-            )
+            self._count(conn, run_id, counts)
+
+    def batch_done(self, run_id: str, batch_id: str, api_calls: int) -> bool:
+        """One transaction at the end of a delivered batch: its calls counted, the batch marked
+        done, and the run closed when it was the last one open. True when the run finished."""
+        with self.engine.begin() as conn:
+            self._count(conn, run_id, {"api_calls": api_calls})
+            conn.execute(update(self.batches).where(self.batches.c.batch_id == batch_id)
+                         .values(status="done", last_error=None, attempts=self.batches.c.attempts + 1,
+                                 updated_at=utcnow()))
+            return self._finish_if_done(conn, run_id)
 
     def set_run_status(self, run_id: str, status: str) -> None:
         with self.engine.begin() as conn:
@@ -71,18 +77,21 @@ class Runs(StateTables):
 
     def maybe_finish_run(self, run_id: str) -> bool:
         """Close a fully enqueued run once none of its batches is still open."""
+        with self.engine.begin() as conn:
+            return self._finish_if_done(conn, run_id)
+
+    def _finish_if_done(self, conn: Any, run_id: str) -> bool:
         b = self.batches.c
         open_batches = (
             select(func.count()).select_from(self.batches)
             .where(and_(b.run_id == run_id, b.status.in_(("queued", "failed"))))
             .scalar_subquery()
         )
-        with self.engine.begin() as conn:
-            done = conn.execute(
-                update(self.runs)
-                .where(and_(self.runs.c.run_id == run_id, self.runs.c.status == "enqueued", open_batches == 0))
-                .values(status="finished", finished_at=utcnow())
-            ).rowcount
+        done = conn.execute(
+            update(self.runs)
+            .where(and_(self.runs.c.run_id == run_id, self.runs.c.status == "enqueued", open_batches == 0))
+            .values(status="finished", finished_at=utcnow())
+        ).rowcount
         return bool(done)
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:

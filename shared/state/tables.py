@@ -32,6 +32,7 @@ from sqlalchemy import (
     UnicodeText,
     inspect,
     text,
+    update,
 )
 from sqlalchemy.dialects import mssql as mssql_types
 from sqlalchemy.engine import Engine
@@ -207,3 +208,15 @@ class StateTables:
                 f"hubsync's state tables in {where} were made by an older hubsync and lack "
                 f"{', '.join(columns)}: run `{hint}` to add them (nothing is dropped or changed)"
             )
+
+    def _count(self, conn: Any, run_id: str, counts: dict[str, int]) -> None:
+        """Add to a run's counters inside the caller's transaction."""
+        counts = {k: v for k, v in counts.items() if v}
+        unknown = set(counts) - set(COUNTERS)
+        if unknown:
+            raise ValueError(f"unknown counters: {sorted(unknown)}")
+        if counts:
+            conn.execute(update(self.runs).where(self.runs.c.run_id == run_id)
+                         .values({self.runs.c[k]: self.runs.c[k] + v for k, v in counts.items()}))
+
+

@@ -86,11 +86,12 @@ class Worker:
         run = step(self, obj, msg)
         try:
             run.execute()
-        finally:  # calls made by a failed attempt count too: they spent HubSpot's budget
+        except BaseException:  # calls made by a failed attempt count too: they spent HubSpot's budget
             run.counts.api_calls = self.writer.calls_in_thread() - calls_before
             self.state.add_counts(msg.run_id, api_calls=run.counts.api_calls)
-        self.state.batch_finished(msg.batch_id, "done")
-        if self.state.maybe_finish_run(msg.run_id):
+            raise
+        run.counts.api_calls = self.writer.calls_in_thread() - calls_before
+        if self.state.batch_done(msg.run_id, msg.batch_id, run.counts.api_calls):
             log_run_done(self.state, msg.run_id)
         log_event(log, logging.INFO, "batch_done", run_id=msg.run_id, object=obj.name, batch_id=msg.batch_id,
                   **run.counts.as_dict())
@@ -124,22 +125,25 @@ class BatchStep:
         rejected = [st.source_key for st in states if st.last_outcome == "rejected"]
         if rejected:  # what a rejected row only asked for is free again
             self.w.state.release_unheld(self.obj.object_type, self.obj.name, rejected)
-        refused = self.w.state.save_records(self.obj.name, states, self.msg.run_id)
-        self.refused.update(refused)
         counts: dict[str, int] = {}
-        for st in states:
-            if st.source_key in refused:
-                continue
-            before = self.prior.get(st.source_key)
-            if before is not None and before.run_id == self.msg.run_id:
-                if before.last_outcome != "failed":
-                    continue  # already counted by an earlier delivery of this batch
-                counts["failed"] = counts.get("failed", 0) - 1  # a replayed batch now succeeds
-            name = _COUNTED[st.last_outcome]
-            counts[name] = counts.get(name, 0) + 1
-            self.prior[st.source_key] = RecordState(st.source_key, st.hubspot_id, st.id_value, st.payload_hash,
-                                                    st.source_version, st.last_outcome, st.reason, self.msg.run_id)
-        self.w.state.add_counts(self.msg.run_id, **counts)
+
+        def count(refused: set[str]) -> dict[str, int]:  # inside the transaction that saves the records
+            for st in states:
+                if st.source_key in refused:
+                    continue
+                before = self.prior.get(st.source_key)
+                if before is not None and before.run_id == self.msg.run_id:
+                    if before.last_outcome != "failed":
+                        continue  # already counted by an earlier delivery of this batch
+                    counts["failed"] = counts.get("failed", 0) - 1  # a replayed batch now succeeds
+                name = _COUNTED[st.last_outcome]
+                counts[name] = counts.get(name, 0) + 1
+                self.prior[st.source_key] = RecordState(st.source_key, st.hubspot_id, st.id_value, st.payload_hash,
+                                                        st.source_version, st.last_outcome, st.reason, self.msg.run_id)
+            return counts
+
+        # the records and the run's counters in one transaction: a crash between them cannot lose a count
+        self.refused.update(self.w.state.save_records(self.obj.name, states, self.msg.run_id, count=count))
         for name, n in counts.items():
             setattr(self.counts, name, getattr(self.counts, name) + n)
 
