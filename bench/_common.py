@@ -225,21 +225,26 @@ AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1
 
 @contextlib.contextmanager
 def azurite() -> Iterator[str]:
-    """Azurite's queue service in memory, as tests/conftest.py starts it; yields a connection string."""
+    """Azurite's queue and blob services in memory, as tests/conftest.py starts them; yields a
+    connection string."""
     command = os.environ.get("HUBSYNC_TEST_AZURITE") or str(ROOT / ".tools/node_modules/.bin/azurite-queue")
-    if not Path(command).exists() and not shutil.which(command):
+    both = Path(command).with_name("azurite")
+    if not both.exists():
         raise SystemExit("Azurite is not installed: run `bash scripts/test` once (it installs it into .tools/)")
-    port = free_port()
+    queue_port, blob_port, table_port = free_port(), free_port(), free_port()
     workdir = Path(tempfile.mkdtemp(prefix="azurite-bench-"))
     proc = subprocess.Popen(
-        [command, "--queueHost", "127.0.0.1", "--queuePort", str(port), "--inMemoryPersistence",
-         "--silent", "--skipApiVersionCheck", "--disableTelemetry", "--loose"],
+        [str(both), "--queueHost", "127.0.0.1", "--queuePort", str(queue_port), "--blobHost", "127.0.0.1",
+         "--blobPort", str(blob_port), "--tableHost", "127.0.0.1", "--tablePort", str(table_port),
+         "--inMemoryPersistence", "--silent", "--skipApiVersionCheck", "--disableTelemetry", "--loose"],
         cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     try:
-        _wait_for_port(port, proc, "Azurite")
+        _wait_for_port(queue_port, proc, "Azurite")
+        _wait_for_port(blob_port, proc, "Azurite")
         yield ("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
-               f"AccountKey={AZURITE_KEY};QueueEndpoint=http://127.0.0.1:{port}/devstoreaccount1;")
+               f"AccountKey={AZURITE_KEY};QueueEndpoint=http://127.0.0.1:{queue_port}/devstoreaccount1;"
+               f"BlobEndpoint=http://127.0.0.1:{blob_port}/devstoreaccount1;")
     finally:
         _stop(proc)
         shutil.rmtree(workdir, ignore_errors=True)

@@ -25,6 +25,7 @@ WINDOW_SECONDS = 10.0
 DEFAULT_MAX_PER_10S = 1000
 DEFAULT_DAILY = 1_000_000
 HEALTH_PATH = "/_emulator/health"
+STATS_PATH = "/_emulator/stats"  # what a benchmark in another process reads: calls by status, the busiest window
 
 _BATCH_RE = re.compile(
     r"^/crm/v3/objects/(?P<type>[^/]+)/batch/(?P<action>create|read|update|upsert|archive)$"
@@ -357,6 +358,20 @@ class Emulator:
             self._daily_count += 1
             return None
 
+    def stats(self, object_type: str = "contacts") -> dict[str, Any]:
+        """Calls by status, the most requests let through in any window, and the records of
+        ``object_type`` (how many, and how many share an email with another)."""
+        by_status: dict[str, int] = {}
+        for _, _, status in self.calls:
+            by_status[str(status)] = by_status.get(str(status), 0) + 1
+        emails = [str(r.get("properties", {}).get("email") or "") for r in self.records(object_type)]
+        with self._meta_lock:
+            span = self.accepted[-1] - self.accepted[0] if len(self.accepted) > 1 else 0.0
+        return {"calls_by_status": by_status, "most_in_any_window": self.most_in_any_window(),
+                "accepted_span_seconds": span,
+                "window_seconds": self.window_seconds, "limit": self.rate_limit_per_10s,
+                "records": len(emails), "duplicate_emails": len(emails) - len(set(emails))}
+
     def most_in_any_window(self) -> int:
         """The most requests the rate limit let through in any one rolling window so far."""
         with self._meta_lock:
@@ -401,6 +416,8 @@ class Emulator:
         path = parts.path
         if path == HEALTH_PATH and method == "GET":
             return 200, {"status": "ok"}, {}
+        if path == STATS_PATH and method == "GET":
+            return 200, self.stats(parse_qs(parts.query).get("object_type", ["contacts"])[0]), {}
         fault = self._take_fault(raw_path)
         if fault is not None:
             return fault.status, fault.body, {**self._rate_headers(), **fault.headers}

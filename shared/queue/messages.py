@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -60,6 +61,36 @@ class BatchMessage(BaseModel):
                 f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()[:5]
             )
             raise MalformedMessage(f"message does not match schema v1: {details}") from None
+
+
+@dataclass(frozen=True)
+class PackedMessage:
+    """A batch message as the planner makes it: its body serialised once, straight from the keys
+    (no model object per key); ``message()`` validates it back into a ``BatchMessage``."""
+
+    run_id: str
+    batch_id: str
+    object: str
+    body: str
+    size: int  # keys in the message
+
+    def to_json(self) -> str:
+        return self.body
+
+    def message(self) -> BatchMessage:
+        return BatchMessage.from_json(self.body)
+
+    @property
+    def keys(self) -> list[KeyRef]:
+        return self.message().keys
+
+
+def batch_body(run_id: str, batch_id: str, object_name: str, keys: list[tuple[list[Any], str]]) -> str:
+    """The JSON of ``BatchMessage(...).to_json()`` for these (key values, version) pairs, written
+    directly (what the planner does for every message of a backfill)."""
+    return json.dumps({"sv": 1, "kind": "upsert", "run_id": run_id, "batch_id": batch_id, "object": object_name,
+                       "keys": [{"k": k, "v": v} for k, v in keys], "deferrals": 0},
+                      separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def encoded_size(body: str) -> int:

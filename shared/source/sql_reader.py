@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from sqlalchemy import and_, literal, or_, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -102,13 +103,20 @@ class WatermarkDelta:
             stmt = self.delta_statement(position, page_size, full_rows, before)
             try:
                 with self.table.engine.connect() as conn:
-                    result = conn.execute(stmt).mappings().all()
+                    if full_rows:
+                        result: Sequence[Any] = conn.execute(stmt).mappings().all()
+                    else:
+                        result = conn.execute(stmt).all()
             except SQLAlchemyError as err:
                 raise SourceError(f"object {self.table.obj.name!r}: reading the delta failed: "
                                   f"{first_line(err)}") from None
             if not result:
                 return
-            page = [self.table.delta_row(r, full_rows) for r in result]
+            if full_rows:
+                page = [self.table.delta_row(r, full_rows) for r in result]
+            else:  # (key columns..., watermark) by position: the planner's path, a row at a time
+                width, kind = len(self.table.key_cols), self.kind
+                page = [DeltaRow(tuple(r[:width]), encode_version(kind, r[width])) for r in result]
             yield page
             last = page[-1]
             position = Position(last.version, last.key)

@@ -7,6 +7,8 @@ to share between threads. Its parts: ``tables`` (definitions, DDL, checks), ``wa
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from shared.state.claims import Claim, Claims
 from shared.state.poison import Poison
 from shared.state.records import Records, RecordState
@@ -17,6 +19,17 @@ from shared.state.watermarks import Watermarks
 
 class StateStore(Watermarks, Runs, Records, Claims, Poison):
     """Reads and writes hubsync's state tables."""
+
+    def queue_page(self, object_name: str, run_id: str, rows_read: int, batches: Sequence[tuple[str, int]]) -> None:
+        """Before a page's messages go on the queue, in one transaction: its rows counted as read
+        and its batches recorded as queued."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            self._count(conn, run_id, {"rows_read": rows_read})
+            if batches:
+                conn.execute(self.batches.insert(), [
+                    {"batch_id": batch_id, "run_id": run_id, "object_name": object_name, "size": size,
+                     "status": "queued", "attempts": 0, "updated_at": now} for batch_id, size in batches])
 
 
 __all__ = ["COUNTERS", "Claim", "RecordState", "StateStore", "build_metadata", "run_seconds", "utcnow"]

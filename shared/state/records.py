@@ -153,31 +153,37 @@ class Records(StateTables):
         row, this older one must not. New rows get a record in state ``pending``."""
         if not sends:
             return set()
+        with self.engine.begin() as conn:
+            return self._claim_sends(conn, object_name, sends)
+
+    def _claim_sends(self, conn: Any, object_name: str, sends: Sequence[tuple[str, str, str | None]]) -> set[str]:
+        """``claim_sends`` inside the caller's transaction."""
+        if not sends:
+            return set()
         r = self.records.c
         now = utcnow()
         by_key = {key: (version, value) for key, version, value in sends}
         refused: set[str] = set()
-        with self.engine.begin() as conn:
-            claimed = dict(conn.execute(select(r.source_key, r.sending_version).where(and_(
-                r.object_name == object_name, r.source_key.in_(list(by_key))))).all())
-            fresh = [k for k in by_key if k not in claimed]
-            if fresh:
-                try:
-                    with conn.begin_nested():
-                        conn.execute(self.records.insert(), [{
-                            "object_name": object_name, "source_key": k, "last_outcome": "pending", "updated_at": now,
-                            "sending_version": by_key[k][0], "sending_value": by_key[k][1]} for k in fresh])
-                except IntegrityError:  # another delivery inserted them meanwhile: claim them as the others
-                    claimed.update(dict(conn.execute(select(r.source_key, r.sending_version).where(and_(
-                        r.object_name == object_name, r.source_key.in_(fresh)))).all()))
-            refused = {k for k, v in claimed.items() if v is not None and v > by_key[k][0]}
-            mine = [{"k": k, "v": by_key[k][0], "val": by_key[k][1]} for k in claimed if k not in refused]
-            if mine:  # one statement for the batch; the guard keeps a newer claim made since the read
-                conn.execute(update(self.records).where(and_(
-                    r.object_name == object_name, r.source_key == bindparam("k"),
-                    r.sending_version.is_(None) | (r.sending_version <= bindparam("v")),
-                )).values(sending_version=bindparam("v"),
-                          sending_value=func.coalesce(bindparam("val"), r.sending_value)), mine)
+        claimed = dict(conn.execute(select(r.source_key, r.sending_version).where(and_(
+            r.object_name == object_name, r.source_key.in_(list(by_key))))).all())
+        fresh = [k for k in by_key if k not in claimed]
+        if fresh:
+            try:
+                with conn.begin_nested():
+                    conn.execute(self.records.insert(), [{
+                        "object_name": object_name, "source_key": k, "last_outcome": "pending", "updated_at": now,
+                        "sending_version": by_key[k][0], "sending_value": by_key[k][1]} for k in fresh])
+            except IntegrityError:  # another delivery inserted them meanwhile: claim them as the others
+                claimed.update(dict(conn.execute(select(r.source_key, r.sending_version).where(and_(
+                    r.object_name == object_name, r.source_key.in_(fresh)))).all()))
+        refused = {k for k, v in claimed.items() if v is not None and v > by_key[k][0]}
+        mine = [{"k": k, "v": by_key[k][0], "val": by_key[k][1]} for k in claimed if k not in refused]
+        if mine:  # one statement for the batch; the guard keeps a newer claim made since the read
+            conn.execute(update(self.records).where(and_(
+                r.object_name == object_name, r.source_key == bindparam("k"),
+                r.sending_version.is_(None) | (r.sending_version <= bindparam("v")),
+            )).values(sending_version=bindparam("v"),
+                      sending_value=func.coalesce(bindparam("val"), r.sending_value)), mine)
         return refused
 
     def newer_sends(self, object_name: str, sent: dict[str, str]) -> set[str]:

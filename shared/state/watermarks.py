@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select, update
 
 from shared.keys import Position
@@ -17,13 +19,16 @@ class Watermarks(StateTables):
         return Position.from_json(text) if text else None
 
     def set_position(self, object_name: str, position: Position) -> None:
-        values = {"position": position.to_json(), "updated_at": utcnow()}
         with self.engine.begin() as conn:
-            done = conn.execute(
-                update(self.watermarks).where(self.watermarks.c.object_name == object_name).values(**values)
-            ).rowcount
-            if not done:
-                conn.execute(self.watermarks.insert().values(object_name=object_name, **values))
+            self._set_position(conn, object_name, position)
+
+    def _set_position(self, conn: Any, object_name: str, position: Position) -> None:
+        values = {"position": position.to_json(), "updated_at": utcnow()}
+        done = conn.execute(
+            update(self.watermarks).where(self.watermarks.c.object_name == object_name).values(**values)
+        ).rowcount
+        if not done:
+            conn.execute(self.watermarks.insert().values(object_name=object_name, **values))
 
     def reset_position(self, object_name: str) -> None:
         with self.engine.begin() as conn:

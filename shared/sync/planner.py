@@ -9,6 +9,7 @@ once every batch has been processed or durably parked.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import datetime as dt
@@ -21,7 +22,7 @@ from shared.config import ObjectConfig, SyncConfig
 from shared.errors import ConfigurationError
 from shared.keys import Position, jsonable_key, key_from_json, key_to_json
 from shared.queue.backends import MessageTooLarge, Queue
-from shared.queue.messages import MAX_BODY_BYTES, BatchMessage, KeyRef
+from shared.queue.messages import MAX_BODY_BYTES, PackedMessage, batch_body
 from shared.source.delta import DeltaRow, DeltaSource
 from shared.state import RecordState, StateStore
 from shared.sync.assessment import describe_owner, key_order
@@ -72,29 +73,29 @@ class PlanResult:
 
 
 def pack_messages(run_id: str, obj: ObjectConfig, rows: Sequence[DeltaRow], first_seq: int,
-                  max_bytes: int = MAX_BODY_BYTES, prefix: str = "") -> Iterator[tuple[BatchMessage | None, list[DeltaRow]]]:
-    """Messages of at most ``obj.batch_size`` keys and ``max_bytes`` of JSON.
+                  max_bytes: int = MAX_BODY_BYTES, prefix: str = "") -> Iterator[tuple[PackedMessage | None, list[DeltaRow]]]:
+    """Messages of at most ``obj.batch_size`` keys and ``max_bytes`` of JSON, each serialised once.
 
     Yields (message, rows); a row whose key alone is too big for a message yields (None, [row]).
     """
     seq = first_seq
-    pending = list(rows)
-    while pending:
-        chunk = pending[: obj.batch_size]
+    pending = [(jsonable_key(r.key), r.version) for r in rows]
+    offset = 0
+    while offset < len(pending):
+        count = min(obj.batch_size, len(pending) - offset)
+        batch_id = f"{run_id}:{obj.name}:{prefix}{seq}"
         while True:
-            msg = BatchMessage(
-                run_id=run_id, batch_id=f"{run_id}:{obj.name}:{prefix}{seq}", object=obj.name,
-                keys=[KeyRef(k=jsonable_key(r.key), v=r.version) for r in chunk],
-            )
-            if len(msg.to_json().encode("utf-8")) <= max_bytes:
+            body = batch_body(run_id, batch_id, obj.name, pending[offset:offset + count])
+            if len(body.encode("utf-8")) <= max_bytes:
+                msg: PackedMessage | None = PackedMessage(run_id, batch_id, obj.name, body, count)
                 break
-            if len(chunk) == 1:
+            if count == 1:
                 msg = None
                 break
-            chunk = chunk[: len(chunk) // 2]
-        yield msg, chunk
+            count //= 2
+        yield msg, list(rows[offset:offset + count])
         seq += 1
-        pending = pending[len(chunk):]
+        offset += count
 
 
 @dataclass
@@ -142,19 +143,22 @@ class Planner:
         origin = watermark_origin(obj)
         self._reject_unversioned(run_id, obj, source)
         losers: dict[str, str] | None = None
+        tail: collections.deque[DeltaRow] = collections.deque()
 
         def send(page: list[DeltaRow]) -> None:
             nonlocal losers
             if losers is None:  # only when something changed: one query per unique property
                 losers = self._duplicate_losers(obj, source)
-            sendable = [r for r in page if key_to_json(r.key) not in losers]
+            sendable = [r for r in page if key_to_json(r.key) not in losers] if losers else page
             if len(sendable) < len(page):
                 self._reject_duplicates(run_id, obj, [r for r in page if key_to_json(r.key) in losers], losers)
-            self._enqueue(run_id, obj, sendable, plan)
+            self._enqueue(run_id, obj, sendable, plan, rows_read=len(page))
             plan.rows += len(page)
-            self.state.add_counts(run_id, rows_read=len(page))
-            if on_page:
-                on_page(len(page))
+            tail.extend(sendable)
+            # the rows the next run's overlap may read again: those within the overlap of the newest
+            threshold = source.overlap_start(Position(page[-1].version, page[-1].key, origin)).version
+            while tail and tail[0].version < threshold:
+                tail.popleft()
 
         if saved is not None and source.overlap_start(saved) != saved:
             # the overlap, read on its own so the delta's pages stay as they were: rows committed
@@ -163,11 +167,22 @@ class Planner:
                 unseen = self._drop_seen(obj, page)
                 if unseen:
                     send(unseen)
+                    if on_page:
+                        on_page(len(unseen))
         for page in source.iter_delta(saved, self.config.source.page_size):
             send(page)
             plan.position = Position(page[-1].version, page[-1].key, origin)
-            if self.save_positions:
+            if self.save_positions:  # only once every message of the page is on the queue
                 self.state.set_position(obj.name, plan.position)
+            if on_page:
+                on_page(len(page))
+        if tail:
+            # queued rows the next run's overlap will read again are claimed at their version, so that
+            # run does not queue them a second time while they wait (a backlog under HubSpot's limits
+            # would otherwise grow with every run); older rows are never read again
+            threshold = source.overlap_start(Position(tail[-1].version, tail[-1].key, origin)).version
+            self.state.claim_sends(obj.name, [(key_to_json(r.key), r.version, None) for r in tail
+                                              if r.version >= threshold])
         if plan.position is not None and source.resume_point(plan.position) != plan.position:
             plan.position = dataclasses.replace(source.resume_point(plan.position), origin=origin)
             if self.save_positions:
@@ -177,23 +192,24 @@ class Planner:
                   batches=plan.batches)
         return plan
 
-    def _enqueue(self, run_id: str, obj: ObjectConfig, rows: list[DeltaRow], plan: ObjectPlan) -> None:
-        # queued rows are claimed at their version, so the next run's overlap does not queue them again
-        # while they wait (a backlog under HubSpot's limits would otherwise grow with every run)
-        self.state.claim_sends(obj.name, [(key_to_json(r.key), r.version, None) for r in rows])
+    def _enqueue(self, run_id: str, obj: ObjectConfig, rows: list[DeltaRow], plan: ObjectPlan,
+                 rows_read: int) -> None:
+        """A page's rows counted and its batches recorded (one transaction), then its messages sent."""
+        messages: list[PackedMessage] = []
         for msg, packed in pack_messages(run_id, obj, rows, plan.batches + plan.too_large):
             if msg is None:
                 self._reject_unqueueable(run_id, obj, packed[0])
                 plan.too_large += 1
-                continue
-            self.state.record_batch(msg.batch_id, run_id, obj.name, len(msg.keys))
+            else:
+                messages.append(msg)
+        self.state.queue_page(obj.name, run_id, rows_read, [(m.batch_id, m.size) for m in messages])
+        for n, msg in enumerate(messages):
             try:
-                self.queue.send(msg.to_json())
-            except MessageTooLarge:  # cannot happen after packing; kept loud if it does
-                self.state.batch_finished(msg.batch_id, "unsent", "message too large")
-                raise
-            except Exception:
-                self.state.batch_finished(msg.batch_id, "unsent", "enqueue failed")
+                self.queue.send(msg.body)
+            except Exception as err:
+                reason = "message too large" if isinstance(err, MessageTooLarge) else "enqueue failed"
+                for unsent in messages[n:]:  # recorded as queued a moment ago: say they never were
+                    self.state.batch_finished(unsent.batch_id, "unsent", reason)
                 raise
             plan.batches += 1
 
@@ -217,8 +233,8 @@ class Planner:
         for msg, _rows in pack_messages(run_id, obj, rows, 0, prefix="retry"):
             if msg is None:
                 continue
-            self.state.record_batch(msg.batch_id, run_id, obj.name, len(msg.keys))
-            self.queue.send(msg.to_json())
+            self.state.record_batch(msg.batch_id, run_id, obj.name, msg.size)
+            self.queue.send(msg.body)
             sent += 1
         plan.batches += sent
         self.state.add_counts(run_id, rows_read=len(rows), batches=sent)

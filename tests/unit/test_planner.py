@@ -37,8 +37,7 @@ def test_250_rows_make_three_messages() -> None:
     packed = list(pack_messages(RUN_ID, make_obj(), source, first_seq=0))
 
     assert [len(chunk) for _, chunk in packed] == [100, 100, 50]
-    messages = [m for m, _ in packed]
-    assert all(isinstance(m, BatchMessage) for m in messages)
+    messages = [m.message() for m, _ in packed]  # each body validates as a BatchMessage
     assert [len(m.keys) for m in messages] == [100, 100, 50]
     assert [m.batch_id for m in messages] == [f"{RUN_ID}:contacts:{i}" for i in range(3)]
     assert len({m.batch_id for m in messages}) == 3
@@ -49,6 +48,8 @@ def test_250_rows_make_three_messages() -> None:
     # each chunk is exactly the rows its message names
     for msg, chunk in packed:
         assert [tuple(k.k) for k in msg.keys] == [r.key for r in chunk]
+        # written directly, the body is what the model itself would write
+        assert msg.to_json() == msg.message().to_json()
 
 
 def test_batch_ids_are_deterministic_and_start_at_first_seq() -> None:
@@ -159,3 +160,14 @@ def test_datetime_key_matches_the_state_key_after_a_round_trip() -> None:
     (msg, _), = pack_messages(RUN_ID, make_obj(), [DeltaRow(key, "v")], 0)
     back = BatchMessage.from_json(msg.to_json())
     assert key_to_json(tuple(back.keys[0].k)) == key_to_json(key)
+
+
+@pytest.mark.parametrize("key", [(1,), ("Zürich", "東京"), ("quote\"back\\slash", -7), (2.5,), ("emoji 🎉",),
+                                 ("line\nbreak\ttab",)])
+def test_a_body_written_directly_equals_the_models_json(key: tuple[Any, ...]) -> None:
+    from shared.queue.messages import KeyRef, batch_body
+
+    direct = batch_body(RUN_ID, f"{RUN_ID}:contacts:0", "contacts", [(list(key), "0001")])
+    model = BatchMessage(run_id=RUN_ID, batch_id=f"{RUN_ID}:contacts:0", object="contacts",
+                         keys=[KeyRef(k=list(key), v="0001")]).to_json()
+    assert direct == model
