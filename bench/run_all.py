@@ -22,6 +22,8 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "end_to_end": ([], ["--rows", "1000", "--workers", "1,4", "--pg-workers", "4", "--budget-rows", "0"]),
     "azurite_queue": ([], ["--messages", "100"]),
     "conflicts": ([], ["--rows", "1000"]),
+    "planner_overhead": ([], ["--rows", "20000"]),
+    "rate_ceiling": ([], ["--rows", "3100", "--slice", "100"]),
 }
 
 

@@ -45,8 +45,8 @@ class Recorder:
 
     def update(self, change):
         result = self.store.update(change)
-        if isinstance(result, float):  # acquire's change returns the slot it was granted
-            self.slots.append(result)
+        if isinstance(result, tuple):  # acquire's change returns the slot it was granted (and the margin)
+            self.slots.append(result[0])
         return result
 
 
@@ -77,8 +77,8 @@ WORKER = textwrap.dedent("""
     update = store.update
     def recording(change):
         result = update(change)
-        if isinstance(result, float):
-            slots.append(result)
+        if isinstance(result, tuple):
+            slots.append(result[0])
         return result
     store.update = recording
     rb = PacedBudget(30, store, member=str(os.getpid()), sleep=lambda s: None)

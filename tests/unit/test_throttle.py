@@ -103,6 +103,21 @@ def test_a_steady_stream_runs_at_the_ceiling() -> None:
     assert rate == pytest.approx(20 / 2.04, rel=0.01)  # 98% of 10 per s: the margin is the only loss
 
 
+def test_a_thread_that_wakes_late_takes_a_new_slot_instead_of_crowding_the_window() -> None:
+    class Oversleeping(FakeTime):
+        def sleep(self, seconds: float) -> None:  # a busy machine: every wait ends 0.3 s late
+            super().sleep(seconds + 0.3)
+
+    t = Oversleeping()
+    rb = PacedBudget.local(5, window=2.0, clock=t.clock, sleep=t.sleep)
+    sent = []
+    for _ in range(40):
+        rb.acquire()
+        sent.append(t.now)  # when the request really starts
+    assert most_in_any_window(sent, 2.0) <= 5
+    assert rb.stats.late > 0
+
+
 def test_threads_share_one_queue_of_slots() -> None:
     seen: list[float] = []
     store = LocalWindowStore()
