@@ -4,7 +4,7 @@ One run, one emulator limit for every scenario (default 20 requests per 2 s, Hub
 10 s on a shorter window, so a 100-record batch call gives a ceiling of 1,000 records/s), each
 scenario against a fresh emulator process that enforces the limit:
 
-(a) hubsync, one process, 4 worker threads, the in-process queue and budget;
+(a) hubsync, one process, 8 worker threads (``hubsync run --workers 8``), the in-process queue and budget;
 (b) hubsync, 4 worker processes x 2 threads draining Azure Storage queues (Azurite), sharing one
     rate window through Azurite's blob service, as Function instances do;
 (c) a baseline: the official SDK, batches of 100 upserts from 4 threads, with the retry the
@@ -98,10 +98,10 @@ def one_process(url: str, engine: sa.Engine, schema: str, state: str, per_10s: i
     rt.state.init_db()
     planned: list[float] = []
     start = time.perf_counter()
-    result = run_sync(rt, workers=4, on_planned=lambda _p: planned.append(time.perf_counter()))
+    result = run_sync(rt, workers=8, on_planned=lambda _p: planned.append(time.perf_counter()))
     end = time.perf_counter()
     return {"seconds": end - start, "send_seconds": end - planned[0], "deferred": result.drain.deferred,
-            "throttled": rt.writer.budget.stats.throttled}
+            "throttled": rt.writer.budget.stats.throttled, "late": rt.writer.budget.stats.late}
 
 
 WORKER = """
@@ -124,6 +124,7 @@ def worker_process(url: str, storage: str, queue_name: str, schema: str, state: 
     store = rt.writer.budget.store
     return {"done": result.done, "deferred": result.deferred, "retried": result.retried,
             "poisoned": result.poisoned, "throttled": rt.writer.budget.stats.throttled,
+            "late": rt.writer.budget.stats.late,
             "blob_round_trips": getattr(store, "round_trips", 0), "blob_conflicts": getattr(store, "conflicts", 0),
             "fatal": str(result.fatal) if result.fatal else None}
 
@@ -152,6 +153,7 @@ def four_processes(url: str, storage: str, engine: sa.Engine, schema: str, state
         raise RuntimeError(f"a worker stopped: {fatal[0]}")
     return {"seconds": end - plan_start, "send_seconds": end - start,
             "deferred": sum(r["deferred"] for r in reports), "throttled": sum(r["throttled"] for r in reports),
+            "late": sum(r["late"] for r in reports),
             "blob_round_trips": sum(r["blob_round_trips"] for r in reports),
             "blob_conflicts": sum(r["blob_conflicts"] for r in reports)}
 
@@ -213,7 +215,7 @@ def sdk_per_record(url: str, engine: sa.Engine, schema: str, n: int) -> dict[str
     return {"seconds": end - start, "send_seconds": end - start, "script_lost": lost}
 
 
-def run(rows_n: int, slice_n: int, limit: int, window: float) -> None:
+def run(rows_n: int, slice_n: int, limit: int, window: float, only: set[str] | None = None) -> None:
     quiet_logging()
     per_10s = round(limit * 10 / window)
     ceiling = limit / window * RECORDS_PER_CALL  # records per second
@@ -223,12 +225,14 @@ def run(rows_n: int, slice_n: int, limit: int, window: float) -> None:
     table, notes = [], []
     with azurite() as storage:
         scenarios = [
-            ("(a) hubsync, 1 process x 4 threads", "one"),
+            ("(a) hubsync, 1 process x 8 threads", "one"),
             ("(b) hubsync, 4 processes x 2 threads, shared window (Azurite)", "four"),
             ("(c) SDK batches of 100, README retry, 4 threads", "batches"),
             ("(d) SDK one request per record, README retry, 4 threads", "per-record"),
         ]
         for label, kind in scenarios:
+            if only and kind not in only:
+                continue
             with pg_schemas() as (engine, schema, state), limited_emulator(limit, window) as url:
                 expected = clean_table(engine, schema, rows_n)
                 if kind == "one":
@@ -255,10 +259,10 @@ def run(rows_n: int, slice_n: int, limit: int, window: float) -> None:
             if kind == "four":
                 notes.append(f"(b): {r['blob_round_trips']:,} blob round trips for the shared window "
                              f"({r['blob_conflicts']:,} lost ETag races, retried), {r['deferred']} batches deferred, "
-                             f"{r['throttled']} 429s seen by the workers")
+                             f"{r['throttled']} 429s seen by the workers, {r['late']} slots missed by a late wake-up")
             if kind == "one":
-                notes.append(f"(a): {r['deferred']} batches deferred, planning {r['seconds'] - r['send_seconds']:.1f} s "
-                             "of the total")
+                notes.append(f"(a): {r['deferred']} batches deferred, {r['late']} slots missed by a late wake-up, "
+                             f"planning {r['seconds'] - r['send_seconds']:.1f} s of the total")
     print(md_table(["scenario", "rows", "total s", "sending s", "records/s (sending)", "÷ ceiling", "calls",
                     "429s", "429 ÷ calls", "calls/record", "rows lost", "duplicates",
                     f"most in any {window:g} s window (limit {limit})"], table))
@@ -276,8 +280,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--slice", type=int, default=2_000, help="rows for the one-request-per-record baseline")
     parser.add_argument("--limit", type=int, default=20, help="requests per window the emulator allows")
     parser.add_argument("--window", type=float, default=2.0, help="seconds of the emulator's rolling window")
+    parser.add_argument("--only", default="", help="comma-separated scenarios: one, four, batches, per-record")
     args = parser.parse_args(argv)
-    run(args.rows, args.slice, args.limit, args.window)
+    run(args.rows, args.slice, args.limit, args.window, {s for s in args.only.split(",") if s} or None)
 
 
 if __name__ == "__main__":

@@ -243,17 +243,18 @@ class PacedBudget:
                 f"({self.daily_reserve}) kept for the portal's other integrations; it resets at midnight in the "
                 "portal's time zone", retry_after=3600.0, status=429, quota_exhausted=True)
         share = self.store.share()
+        clock = self.store.clock
         for attempt in range(MAX_LATE_SLOTS + 1):
-            now = self.store.clock()
 
-            def take(w: Window, now: float = now) -> tuple[float, float]:
+            def take(w: Window) -> tuple[float, float]:
+                now = clock()  # when the window is read: a shared store's round trip comes before it
                 slot = w.place(now, w.limit(now, self.ceiling, self.reserve_share, share), self.member)
                 if slot - now > LONGEST_SLOT_WAIT:
                     w.starts.remove(slot)
                 return slot, w.margin
 
             slot, margin = self.store.update(take)
-            wait = slot - now
+            wait = slot - clock()
             if wait > LONGEST_SLOT_WAIT:
                 raise RetryableError(f"the shared HubSpot budget has no slot for {wait:.0f} s", retry_after=wait,
                                      status=429)
@@ -263,7 +264,7 @@ class PacedBudget:
                 self.stats.waited += max(0.0, wait)
             # a thread that woke well after its slot (a busy machine) would start its request where the
             # slot after next may already be: the slot is left unused (it still counts) and a new one taken
-            if self.store.clock() - slot <= margin / 2 or attempt == MAX_LATE_SLOTS:
+            if clock() - slot <= margin or attempt == MAX_LATE_SLOTS:
                 break
             with self._lock:
                 self.stats.late += 1

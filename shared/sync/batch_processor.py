@@ -365,9 +365,12 @@ class UpsertBatch(BatchStep):
             outcome = "updated" if via == BY_ID else "created" if result.new else "updated"
             earlier = self.prior.get(c.source_key)
             ours = earlier is not None and earlier.sending_value is not None  # a lost answer of our own write
-            if outcome == "updated" and via != BY_ID and not c.hubspot_id and not ours \
-                    and self._made_before_this_run(result):
-                outcome = "adopted"
+            if outcome == "updated" and via != BY_ID and not c.hubspot_id:
+                before_run = self._made_before_this_run(result)
+                if not ours and before_run:
+                    outcome = "adopted"
+                elif ours and not before_run:
+                    outcome = "created"  # an earlier delivery of this run made it; its answer was lost
             if outcome == "adopted":
                 log_event(log, logging.INFO, "record_adopted", run_id=self.msg.run_id, object=self.obj.name,
                           batch_id=self.msg.batch_id, source_key=c.source_key, hubspot_id=result.hubspot_id)
