@@ -42,7 +42,11 @@ def create_source_engine(url: str, sql_auth: str | None = None, credential: Any 
             "sqlite:///file.db); check HUBSYNC_SOURCE_URL or source.url"
         ) from None
     parsed, secret_args = _secrets_out_of_url(parsed)
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    # connections older than 4 minutes are replaced at checkout (Azure's load balancers drop idle TCP
+    # connections after 4); no ping per checkout, which would double the round trips of every short
+    # transaction. A connection the server dropped anyway fails its statement as an outage
+    # (SourceUnavailable: the batch is retried) and the pool discards it.
+    kwargs: dict[str, Any] = {"pool_recycle": 240}
     if secret_args:
         kwargs["connect_args"] = secret_args
     if parsed.get_backend_name() == "sqlite":

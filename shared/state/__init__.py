@@ -24,7 +24,7 @@ class StateStore(Watermarks, Runs, Records, Claims, Poison):
         """Before a page's messages go on the queue, in one transaction: its rows counted as read
         and its batches recorded as queued."""
         now = utcnow()
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             self._count(conn, run_id, {"rows_read": rows_read})
             if batches:
                 conn.execute(self.batches.insert(), [

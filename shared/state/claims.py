@@ -40,7 +40,7 @@ class Claims(StateTables):
         if not wanted:
             return {}
         for _ in range(3):  # another worker may insert the same slot between our read and our write
-            with self.engine.begin() as conn:
+            with self._begin() as conn:
                 existing = self._existing(conn, object_type, wanted)
                 conflicts = {}
                 for c in wanted:
@@ -74,7 +74,7 @@ class Claims(StateTables):
         c = self.claims.c
         found: dict[str, Claim] = {}
         values = sorted(set(values))
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             for start in range(0, len(values), 500):
                 rows = conn.execute(select(c.value, c.object_name, c.source_key, c.held).where(and_(
                     c.object_type == object_type, c.property == prop, c.value.in_(values[start:start + 500])))).all()
@@ -89,7 +89,7 @@ class Claims(StateTables):
         c = self.claims.c
         keys = sorted(accepted)
         mine = and_(c.object_type == object_type, c.object_name == object_name, c.source_key.in_(keys))
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             rows = conn.execute(select(c.property, c.value, c.source_key).where(mine)).all()
             for r in rows:
                 if (r.property, r.value) not in accepted[r.source_key]:
@@ -103,7 +103,7 @@ class Claims(StateTables):
         if not keys:
             return
         c = self.claims.c
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             conn.execute(delete(self.claims).where(and_(
                 c.object_type == object_type, c.object_name == object_name, c.source_key.in_(keys),
                 c.held.is_(False))))

@@ -24,7 +24,7 @@ class Poison(StateTables):
         c = self.poison.c
         batch_id, message_id, queue = (fit(v, col.type.length) for v, col in  # a hostile message's ids can be long
                                        ((batch_id, c.batch_id), (message_id, c.message_id), (queue, c.queue)))
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             if message_id is not None:  # delivered again after its park (the host died before deleting it)
                 earlier = conn.execute(select(c.id, c.body).where(and_(
                     c.queue == queue, c.message_id == message_id))).all()
@@ -43,15 +43,15 @@ class Poison(StateTables):
         stmt = select(self.poison).order_by(self.poison.c.id)
         if status:
             stmt = stmt.where(self.poison.c.status == status)
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             return [dict(r) for r in conn.execute(stmt).mappings().all()]
 
     def update_poison_error(self, poison_id: int, error: str) -> None:
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             conn.execute(update(self.poison).where(self.poison.c.id == poison_id).values(error=error))
 
     def mark_replayed(self, poison_id: int) -> None:
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             conn.execute(
                 update(self.poison).where(self.poison.c.id == poison_id).values(status="replayed", replayed_at=utcnow())
             )

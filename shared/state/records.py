@@ -35,7 +35,7 @@ class Records(StateTables):
         if not source_keys:
             return {}
         r = self.records.c
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             rows = conn.execute(
                 select(self.records).where(and_(r.object_name == object_name, r.source_key.in_(list(source_keys))))
             ).mappings().all()
@@ -47,7 +47,7 @@ class Records(StateTables):
         if not values:
             return {}
         r = self.records.c
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             rows = conn.execute(
                 select(r.id_value, r.source_key).where(
                     and_(r.object_name == object_name, r.id_value.in_(values), r.hubspot_id.is_not(None))
@@ -71,7 +71,7 @@ class Records(StateTables):
         now = utcnow()
         r = self.records.c
         by_key = {st.source_key: st for st in states}
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             existing = set(conn.execute(
                 select(r.source_key).where(and_(r.object_name == object_name, r.source_key.in_(list(by_key))))
             ).scalars())
@@ -153,7 +153,7 @@ class Records(StateTables):
         row, this older one must not. New rows get a record in state ``pending``."""
         if not sends:
             return set()
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             return self._claim_sends(conn, object_name, sends)
 
     def _claim_sends(self, conn: Any, object_name: str, sends: Sequence[tuple[str, str, str | None]]) -> set[str]:
@@ -192,7 +192,7 @@ class Records(StateTables):
         if not sent:
             return set()
         r = self.records.c
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             rows = conn.execute(select(r.source_key, r.sending_version).where(and_(
                 r.object_name == object_name, r.source_key.in_(list(sent))))).all()
         return {key for key, version in rows if version is not None and version > sent[key]}
@@ -201,18 +201,18 @@ class Records(StateTables):
         """Forget the source versions of an object's records (its table or watermark column changed:
         the old versions compare with nothing). HubSpot ids and payload hashes stay, so rows that
         did not change still cost no calls."""
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             conn.execute(update(self.records).where(self.records.c.object_name == object_name)
                          .values(source_version=None, seen_version=None, sending_version=None))
 
     def _forget(self, object_name: str, source_key: str, **values: None) -> None:
         r = self.records.c
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             conn.execute(update(self.records)
                          .where(and_(r.object_name == object_name, r.source_key == source_key)).values(**values))
 
     def all_records(self, object_name: str) -> list[RecordState]:
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             rows = conn.execute(
                 select(self.records).where(self.records.c.object_name == object_name)
             ).mappings().all()
@@ -220,7 +220,7 @@ class Records(StateTables):
 
     def outcome_counts(self, object_name: str) -> dict[str, int]:
         r = self.records.c
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             rows = conn.execute(
                 select(r.last_outcome, func.count()).where(r.object_name == object_name).group_by(r.last_outcome)
             ).all()

@@ -20,7 +20,7 @@ def run_seconds(run: dict[str, Any]) -> float | None:
 
 class Runs(StateTables):
     def start_run(self, run_id: str, mode: str) -> None:
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             conn.execute(
                 self.runs.insert().values(
                     run_id=run_id, mode=mode, status="running", started_at=utcnow(),
@@ -35,13 +35,13 @@ class Runs(StateTables):
             raise ValueError(f"unknown counters: {sorted(unknown)}")
         if not counts:
             return
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             self._count(conn, run_id, counts)
 
     def batch_done(self, run_id: str, batch_id: str, api_calls: int) -> bool:
         """One transaction at the end of a delivered batch: its calls counted, the batch marked
         done, and the run closed when it was the last one open. True when the run finished."""
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             self._count(conn, run_id, {"api_calls": api_calls})
             conn.execute(update(self.batches).where(self.batches.c.batch_id == batch_id)
                          .values(status="done", last_error=None, attempts=self.batches.c.attempts + 1,
@@ -49,12 +49,12 @@ class Runs(StateTables):
             return self._finish_if_done(conn, run_id)
 
     def set_run_status(self, run_id: str, status: str) -> None:
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             conn.execute(update(self.runs).where(self.runs.c.run_id == run_id).values(status=status))
 
     def finish_run(self, run_id: str, status: str, error: str | None = None) -> None:
         error = scrub_secrets(error) if error else error
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             conn.execute(
                 update(self.runs)
                 .where(self.runs.c.run_id == run_id)
@@ -64,7 +64,7 @@ class Runs(StateTables):
     def abandon_runs(self, reason: str) -> list[str]:
         """Close runs still marked running or enqueued whose process ended with its in-process queue
         (a killed ``hubsync run``): nothing can deliver their batches any more. Returns their ids."""
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             stale = list(conn.execute(select(self.runs.c.run_id).where(
                 self.runs.c.status.in_(("running", "enqueued")))).scalars())
             if stale:
@@ -77,7 +77,7 @@ class Runs(StateTables):
 
     def maybe_finish_run(self, run_id: str) -> bool:
         """Close a fully enqueued run once none of its batches is still open."""
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             return self._finish_if_done(conn, run_id)
 
     def _finish_if_done(self, conn: Any, run_id: str) -> bool:
@@ -95,12 +95,12 @@ class Runs(StateTables):
         return bool(done)
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             row = conn.execute(select(self.runs).where(self.runs.c.run_id == run_id)).mappings().first()
         return dict(row) if row else None
 
     def recent_runs(self, limit: int = 10) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             rows = conn.execute(
                 select(self.runs).order_by(self.runs.c.started_at.desc()).limit(limit)
             ).mappings().all()
@@ -109,7 +109,7 @@ class Runs(StateTables):
     # -- batches --
 
     def record_batch(self, batch_id: str, run_id: str, object_name: str, size: int) -> None:
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             conn.execute(
                 self.batches.insert().values(
                     batch_id=batch_id, run_id=run_id, object_name=object_name, size=size,
@@ -118,7 +118,7 @@ class Runs(StateTables):
             )
 
     def batch_finished(self, batch_id: str, status: str, error: str | None = None) -> None:
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             conn.execute(
                 update(self.batches)
                 .where(self.batches.c.batch_id == batch_id)
@@ -126,13 +126,13 @@ class Runs(StateTables):
             )
 
     def batch_error(self, batch_id: str) -> str | None:
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             return conn.execute(
                 select(self.batches.c.last_error).where(self.batches.c.batch_id == batch_id)
             ).scalar_one_or_none()
 
     def open_batches(self, run_id: str) -> int:
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             return conn.execute(
                 select(func.count())
                 .select_from(self.batches)

@@ -15,7 +15,10 @@ They live in the source database, in their own schema (or with a table prefix on
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import (
@@ -35,7 +38,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import mssql as mssql_types
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.schema import CreateColumn, CreateIndex, CreateSchema, CreateTable
 
@@ -152,6 +155,44 @@ class StateTables:
         self.records = t[f"{key}{prefix}records"]
         self.poison = t[f"{key}{prefix}poison"]
         self.claims = t[f"{key}{prefix}claims"]
+        self._tx = threading.local()  # the transaction ``transaction()`` opened in this thread
+
+    # -- transactions --
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """Every state read and write of this thread inside the block shares one transaction: one
+        commit for all of them, or none if the block raises (a worker step's state work)."""
+        outer = getattr(self._tx, "conn", None)
+        if outer is not None:
+            yield outer
+            return
+        with self.engine.begin() as conn:
+            self._tx.conn = conn
+            try:
+                yield conn
+            finally:
+                self._tx.conn = None
+
+    @contextlib.contextmanager
+    def _begin(self) -> Iterator[Connection]:
+        """A transaction of its own, or the caller's ``transaction()``."""
+        outer = getattr(self._tx, "conn", None)
+        if outer is not None:
+            yield outer
+        else:
+            with self.engine.begin() as conn:
+                yield conn
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        """A connection for reading, or the caller's ``transaction()`` (which sees its own writes)."""
+        outer = getattr(self._tx, "conn", None)
+        if outer is not None:
+            yield outer
+        else:
+            with self.engine.connect() as conn:
+                yield conn
 
     # -- schema --
 

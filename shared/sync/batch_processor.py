@@ -190,9 +190,11 @@ class UpsertBatch(BatchStep):
         for st in settled:
             if st.last_outcome == "rejected":
                 self.log_rejection(st.source_key, st.reason or "")
-        candidates = self._claim(candidates, settled, unique_properties(obj, schema))
-        self.save(settled)
-        candidates = self._claim_sends(self._find_lost_writes(candidates, known))
+        candidates = self._find_lost_writes(candidates, known)  # a HubSpot read: before the transaction
+        with self.w.state.transaction():  # what the batch decided before sending: one commit
+            candidates = self._claim(candidates, settled, unique_properties(obj, schema))
+            self.save(settled)
+            candidates = self._claim_sends(candidates)
 
         updates = [c for c in candidates if c.hubspot_id]
         upserts = [c for c in candidates if not c.hubspot_id]
@@ -376,12 +378,13 @@ class UpsertBatch(BatchStep):
                           batch_id=self.msg.batch_id, source_key=c.source_key, hubspot_id=result.hubspot_id)
             states.append(RecordState(c.source_key, result.hubspot_id, c.norm_id, c.mapped.payload_hash,
                                       c.mapped.version, outcome, seen_version=c.mapped.version))
-        self.save(states)
-        self.w.state.hold(self.obj.object_type, self.obj.name,
-                          {c.source_key: slots_of(self.props, c) for c, result in matched if result is not None})
-        # a newer version claimed while this one was in flight: this write may have landed after it
-        self.refused.update(self.w.state.newer_sends(
-            self.obj.name, {c.source_key: c.mapped.version for c, result in matched if result is not None}))
+        with self.w.state.transaction():  # what HubSpot's answer settled: one commit
+            self.save(states)
+            self.w.state.hold(self.obj.object_type, self.obj.name,
+                              {c.source_key: slots_of(self.props, c) for c, result in matched if result is not None})
+            # a newer version claimed while this one was in flight: this write may have landed after it
+            self.refused.update(self.w.state.newer_sends(
+                self.obj.name, {c.source_key: c.mapped.version for c, result in matched if result is not None}))
         if lost:
             raise RetryableError(f"HubSpot's answer left out {len(lost)} input(s) ({', '.join(lost[:5])}); "
                                  "retrying the batch")
