@@ -17,7 +17,9 @@ the requests of a process, or of every process, form one queue.
 The limit a slot is placed against is ``min(ceiling, HubSpot's Max)`` for the window,
 less ``reserve_share`` left for the portal's other integrations, less what other callers of
 the app are seen to use (HubSpot's ``Remaining`` below what our own slots explain), times a
-factor that a ten-second 429 lowers and quiet windows restore.
+factor that a ten-second 429 lowers and quiet windows restore. A 429 that hubsync's own
+slots explain (they filled the window; one request reached HubSpot later than its slot) widens
+the gap between slots instead.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ MIN_MARGIN = 0.02  # seconds
 THROTTLE_FACTOR = 0.85  # a ten-second 429 shrinks the limit to this share of what it was ...
 MIN_FACTOR = 0.5  # ... never below half ...
 RECOVERY_PER_WINDOW = 0.05  # ... and each window without one gives back this much
+MAX_JITTER_SHARE = 0.1  # of the window: the most a 429 of hubsync's own timing widens the gap between slots
+JITTER_DECAY_WINDOWS = 5  # windows after which that widening halves
 OUTSIDE_NOISE = 2  # requests: a smaller gap between Remaining and our own count is timing noise
 LONGEST_SLOT_WAIT = 300.0  # seconds: a request that would wait longer goes back to the queue
 MAX_LATE_SLOTS = 3  # slots a thread may miss by waking late before it sends on the next one anyway
@@ -77,6 +81,8 @@ class Window:
     factor_at: float = 0.0  # when ``factor`` was last lowered or restored
     outside: int = 0  # requests per window other callers of the app are seen to make
     outside_until: float = 0.0
+    jitter: float = 0.0  # margin added after 429s that hubsync's own timing explains
+    jitter_at: float = 0.0
     members: dict[str, float] = field(default_factory=dict)  # instance -> last slot it took
 
     def prune(self, now: float) -> None:
@@ -89,6 +95,9 @@ class Window:
         self.members = {k: v for k, v in self.members.items() if v > now - 2 * self.seconds}
         if self.outside and now >= self.outside_until:
             self.outside = 0
+        if self.jitter and now - self.jitter_at >= JITTER_DECAY_WINDOWS * self.seconds:
+            self.jitter = self.jitter / 2 if self.jitter > MIN_MARGIN else 0.0
+            self.jitter_at = now
         if self.factor < 1.0 and now - self.factor_at >= self.seconds:
             windows = math.floor((now - self.factor_at) / self.seconds)
             self.factor = min(1.0, self.factor + RECOVERY_PER_WINDOW * windows)
@@ -96,7 +105,7 @@ class Window:
 
     @property
     def margin(self) -> float:
-        return max(MIN_MARGIN, MARGIN_SHARE * self.seconds)
+        return max(MIN_MARGIN, MARGIN_SHARE * self.seconds) + self.jitter
 
     def limit(self, now: float, ceiling_per_10s: float, reserve_share: float, share: float = 1.0) -> int:
         """How many requests hubsync may start in one window now."""
@@ -133,9 +142,21 @@ class Window:
             self.outside = outside
             self.outside_until = now + self.seconds
 
-    def throttled(self, now: float, hold: float) -> None:
-        """HubSpot answered 429 for its window: nothing starts until ``hold`` has passed, and
-        the limit shrinks (once per window, however many requests were refused)."""
+    def throttled(self, now: float, hold: float, limit: int) -> None:
+        """HubSpot answered 429 for its window.
+
+        When hubsync's own slots fill the window (``limit`` of them in the last window), its own
+        timing explains the refusal: a request reached HubSpot later than its slot said (network,
+        a busy machine). The gap between slots widens (up to a tenth of the window; it narrows
+        again after quiet windows) and the next request waits that long. Otherwise someone else
+        is using the app's limit: nothing starts until ``hold`` (at most a window) has passed,
+        and the limit shrinks (once per window, however many requests were refused)."""
+        if self.sent_before(now) >= limit:
+            base = max(MIN_MARGIN, MARGIN_SHARE * self.seconds)
+            self.jitter = min(MAX_JITTER_SHARE * self.seconds, max(2 * self.jitter, base))
+            self.jitter_at = now
+            self.hold_until = max(self.hold_until, now + self.margin)
+            return
         self.hold_until = max(self.hold_until, now + min(hold, self.seconds))
         if now - self.factor_at >= self.seconds or self.factor == 1.0:
             self.factor = max(MIN_FACTOR, self.factor * THROTTLE_FACTOR)
@@ -144,7 +165,8 @@ class Window:
     def to_dict(self) -> dict[str, Any]:
         return {"seconds": self.seconds, "hubspot_max": self.hubspot_max, "starts": self.starts,
                 "hold_until": self.hold_until, "factor": self.factor, "factor_at": self.factor_at,
-                "outside": self.outside, "outside_until": self.outside_until, "members": self.members}
+                "outside": self.outside, "outside_until": self.outside_until, "jitter": self.jitter,
+                "jitter_at": self.jitter_at, "members": self.members}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Window:
@@ -272,10 +294,10 @@ class PacedBudget:
             self.stats.requests += 1
 
     def pause(self, seconds: float) -> None:
-        now = self.store.clock()
+        share, now = self.store.share(), self.store.clock()
         with self._lock:
             self.stats.throttled += 1
-        self.store.update(lambda w: w.throttled(now, seconds))
+        self.store.update(lambda w: w.throttled(now, seconds, w.limit(now, self.ceiling, self.reserve_share, share)))
 
     def observe(self, headers: Mapping[str, str] | None) -> None:
         """Learn HubSpot's window and limit, others' use of the app, and the daily remainder."""

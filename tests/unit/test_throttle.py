@@ -251,3 +251,16 @@ def test_the_window_round_trips_through_json() -> None:
     again = Window.from_dict(w.to_dict())
     assert again.starts == [1.0, 3.0]
     assert (again.seconds, again.hubspot_max, again.factor, again.members) == (2.0, 20, 0.85, {"a": 1.0})
+
+
+def test_a_429_its_own_full_window_explains_widens_the_gap_instead_of_shrinking_the_limit() -> None:
+    rb, t = budget(5)
+    starts_of(rb, t, 5)  # hubsync's own slots fill the window; one request reached HubSpot late
+    rb.pause(30.0)
+    assert rb.limit() == 5  # not shrunk: nobody else is using the app
+    margin = rb.store.update(lambda w: w.margin)
+    assert margin == pytest.approx(2 * MARGIN_10S)  # the gap between slots doubled
+    rb.acquire()
+    assert t.now == pytest.approx(1010 + 2 * MARGIN_10S)  # the oldest slot's window, plus the wider gap
+    t.advance(60.0)  # quiet windows narrow it again
+    assert rb.store.update(lambda w: (w.prune(t.now), w.margin)[1]) < margin
