@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "conflicts": ([], ["--rows", "1000"]),
     "planner_overhead": ([], ["--rows", "20000"]),
     "rate_ceiling": ([], ["--rows", "3100", "--slice", "100"]),
+    "state_cost": ([], ["--rows", "3000"]),
 }
 
 

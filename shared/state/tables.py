@@ -160,19 +160,48 @@ class StateTables:
     # -- transactions --
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Connection]:
+    def transaction(self, keep_open: bool = False) -> Iterator[Connection]:
         """Every state read and write of this thread inside the block shares one transaction: one
-        commit for all of them, or none if the block raises (a worker step's state work)."""
+        commit for all of them, or none if the block raises (a worker step's state work).
+
+        ``keep_open``: the transaction stays open after the block, and the state work that
+        follows in this thread joins it, until ``commit_held()`` (or ``rollback_held()``). A
+        worker keeps what HubSpot's answer settled open this way and commits it with the end of
+        the batch; it commits first before any further HubSpot call."""
         outer = getattr(self._tx, "conn", None)
         if outer is not None:
             yield outer
             return
-        with self.engine.begin() as conn:
-            self._tx.conn = conn
-            try:
-                yield conn
-            finally:
-                self._tx.conn = None
+        conn = self.engine.connect()
+        self._tx.conn, self._tx.trans = conn, conn.begin()
+        try:
+            yield conn
+        except BaseException:
+            self._end(commit=False)
+            raise
+        if not keep_open:
+            self._end(commit=True)
+
+    def commit_held(self) -> None:
+        """Commit the transaction ``transaction(keep_open=True)`` left open in this thread, if any."""
+        if getattr(self._tx, "conn", None) is not None:
+            self._end(commit=True)
+
+    def rollback_held(self) -> None:
+        """Roll back the transaction left open in this thread, if any."""
+        if getattr(self._tx, "conn", None) is not None:
+            self._end(commit=False)
+
+    def _end(self, commit: bool) -> None:
+        conn, trans = self._tx.conn, self._tx.trans
+        self._tx.conn = self._tx.trans = None
+        try:
+            if commit:
+                trans.commit()
+            else:
+                trans.rollback()
+        finally:
+            conn.close()
 
     @contextlib.contextmanager
     def _begin(self) -> Iterator[Connection]:

@@ -87,11 +87,18 @@ class Worker:
         try:
             run.execute()
         except BaseException:  # calls made by a failed attempt count too: they spent HubSpot's budget
+            self.state.rollback_held()
             run.counts.api_calls = self.writer.calls_in_thread() - calls_before
             self.state.add_counts(msg.run_id, api_calls=run.counts.api_calls)
             raise
         run.counts.api_calls = self.writer.calls_in_thread() - calls_before
-        if self.state.batch_done(msg.run_id, msg.batch_id, run.counts.api_calls):
+        try:  # the end of the batch joins what the last answer settled: one commit for both
+            finished = self.state.batch_done(msg.run_id, msg.batch_id, run.counts.api_calls)
+            self.state.commit_held()
+        except BaseException:
+            self.state.rollback_held()
+            raise
+        if finished:
             log_run_done(self.state, msg.run_id)
         log_event(log, logging.INFO, "batch_done", run_id=msg.run_id, object=obj.name, batch_id=msg.batch_id,
                   **run.counts.as_dict())
@@ -180,6 +187,7 @@ class UpsertBatch(BatchStep):
     def _pass(self, keys: list[tuple[str, tuple[Any, ...]]]) -> None:
         obj = self.obj
         source = self.w.sources.get(obj)
+        self.w.state.commit_held()  # a later pass: what the last one settled, before any call
         schema = self.w.schemas.get(obj.object_type)
         key_jsons = [kj for kj, _ in keys]
         rows = source.read_rows([k for _, k in keys])
@@ -214,6 +222,7 @@ class UpsertBatch(BatchStep):
                 and known[c.source_key].sending_value != c.mapped.properties.get(obj.id_property)}
         if not lost:
             return candidates
+        self.w.state.commit_held()
         found = self.w.writer.read(obj.object_type, sorted({v for v in lost.values() if v}), [obj.id_property],
                                    id_property=obj.id_property)
         for c in candidates:
@@ -272,6 +281,7 @@ class UpsertBatch(BatchStep):
         if not chunk:
             return []
         writer, obj = self.w.writer, self.obj
+        self.w.state.commit_held()  # never hold state open across a HubSpot call; claims are durable first
         if via == obj.id_property and obj.on_existing == "reject" and not tried:
             chunk = self._refuse_existing(chunk, via)
             if not chunk:
@@ -338,6 +348,7 @@ class UpsertBatch(BatchStep):
         """``on_existing: reject``: the rows whose ``prop`` value a HubSpot record already holds are
         rejected (one batch read); the others are returned."""
         values = [c.mapped.properties[prop] for c in chunk if c.mapped.properties.get(prop)]
+        self.w.state.commit_held()
         found = self.w.writer.read(self.obj.object_type, values, [prop], id_property=prop) if values else {}
         kept, refused = [], []
         for c in chunk:
@@ -378,7 +389,7 @@ class UpsertBatch(BatchStep):
                           batch_id=self.msg.batch_id, source_key=c.source_key, hubspot_id=result.hubspot_id)
             states.append(RecordState(c.source_key, result.hubspot_id, c.norm_id, c.mapped.payload_hash,
                                       c.mapped.version, outcome, seen_version=c.mapped.version))
-        with self.w.state.transaction():  # what HubSpot's answer settled: one commit
+        with self.w.state.transaction(keep_open=True):  # what HubSpot's answer settled, committed with what follows
             self.save(states)
             self.w.state.hold(self.obj.object_type, self.obj.name,
                               {c.source_key: slots_of(self.props, c) for c, result in matched if result is not None})
