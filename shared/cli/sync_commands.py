@@ -146,8 +146,9 @@ def run(config: ConfigOpt = None, obj: ObjectOpt = None,
         ticker = ProgressTicker(counts, progress_seconds, None if err_console.is_terminal else
                                 lambda line: out.print(line, highlight=False, markup=False))
         with progress_bar() as progress, (ticker if not err_console.is_terminal else contextlib.nullcontext()):
+            # with the in-process queue, batches are synced while the deltas are still being read
             reading = progress.add_task("reading deltas", total=None)
-            syncing: list[Any] = []
+            syncing = progress.add_task("syncing batches", total=None)
 
             def page(n: int) -> None:
                 counts.read(n)
@@ -156,11 +157,11 @@ def run(config: ConfigOpt = None, obj: ObjectOpt = None,
             def planned(plan: Any) -> None:
                 counts.batches_total = plan.batches
                 progress.remove_task(reading)
-                syncing.append(progress.add_task("syncing batches", total=plan.batches))
+                progress.update(syncing, total=plan.batches)
 
             def message() -> None:
                 counts.batch_done()
-                progress.advance(syncing[0])
+                progress.advance(syncing)
 
             result = run_sync(rt, names, full, workers, on_page=page, on_planned=planned, on_message=message,
                               retry_rejected=retry_rejected)

@@ -46,6 +46,8 @@ def drain(
     on_message: Callable[[], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
     give_up_after: int | None = None,
+    planning: threading.Event | None = None,
+    cancel: threading.Event | None = None,
 ) -> DrainResult:
     """Process every message; stop early on a configuration error, or when ``give_up_after``
     deliveries in a row failed with a transient error and nothing succeeding (HubSpot or the
@@ -53,7 +55,10 @@ def drain(
 
     The default is ``max_dequeue_count``: a batch whose every delivery met an outage is never
     parked by a run, however small the delta, since the failure was not the batch's; the next run
-    sends it. ``give_up_after`` larger than that behaves as the Functions host, which parks it."""
+    sends it. ``give_up_after`` larger than that behaves as the Functions host, which parks it.
+
+    ``planning``: the planner is still enqueuing (it runs beside the drain); an empty queue ends
+    the drain only once it is set. ``cancel``: stop after the messages in hand."""
     result = DrainResult()
     lock = threading.Lock()
     busy = [0]
@@ -68,7 +73,7 @@ def drain(
             log.warning("message %s: %s", message.id, err)
 
     def loop() -> None:
-        while not stop.is_set():
+        while not stop.is_set() and not (cancel is not None and cancel.is_set()):
             try:
                 batch = queue.receive(1, visibility_timeout)
             except Exception as err:  # noqa: BLE001 - the queue itself is unavailable
@@ -79,7 +84,7 @@ def drain(
             if not batch:
                 with lock:
                     idle = busy[0] == 0
-                if idle and queue.approximate_count() == 0:
+                if idle and queue.approximate_count() == 0 and (planning is None or planning.is_set()):
                     return
                 sleep(0.05)
                 continue

@@ -47,7 +47,7 @@ class Claims(StateTables):
                     other = existing.get(c.slot)
                     if other is not None and (other.object_name, other.source_key) != (c.object_name, c.source_key):
                         conflicts[c.slot] = other
-                fresh = [c for c in wanted if c.slot not in existing]
+                fresh = sorted((c for c in wanted if c.slot not in existing), key=lambda c: c.slot)  # one order
                 if fresh:
                     try:
                         with conn.begin_nested():

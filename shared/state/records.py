@@ -75,7 +75,9 @@ class Records(StateTables):
             existing = set(conn.execute(
                 select(r.source_key).where(and_(r.object_name == object_name, r.source_key.in_(list(by_key))))
             ).scalars())
-            fresh = [st for key, st in by_key.items() if key not in existing]
+            # rows are written in key order, as every writer does: two transactions that touch the same
+            # records then wait for each other in turn and never in a cycle (a deadlock)
+            fresh = [by_key[key] for key in sorted(by_key) if key not in existing]
             if fresh:
                 try:
                     with conn.begin_nested():
@@ -84,7 +86,7 @@ class Records(StateTables):
                 except IntegrityError:  # another worker inserted some of them meanwhile
                     existing.update(st.source_key for st in fresh)
             shapes: dict[tuple[bool, bool], list[RecordState]] = {}
-            for key in existing:
+            for key in sorted(existing):
                 st = by_key[key]
                 shapes.setdefault((st.hubspot_id is not None, st.seen_version is not None), []).append(st)
             for (written, seen), group in shapes.items():
@@ -166,7 +168,7 @@ class Records(StateTables):
         refused: set[str] = set()
         claimed = dict(conn.execute(select(r.source_key, r.sending_version).where(and_(
             r.object_name == object_name, r.source_key.in_(list(by_key))))).all())
-        fresh = [k for k in by_key if k not in claimed]
+        fresh = sorted(k for k in by_key if k not in claimed)  # key order: see save_records
         if fresh:
             try:
                 with conn.begin_nested():
@@ -177,7 +179,7 @@ class Records(StateTables):
                 claimed.update(dict(conn.execute(select(r.source_key, r.sending_version).where(and_(
                     r.object_name == object_name, r.source_key.in_(fresh)))).all()))
         refused = {k for k, v in claimed.items() if v is not None and v > by_key[k][0]}
-        mine = [{"k": k, "v": by_key[k][0], "val": by_key[k][1]} for k in claimed if k not in refused]
+        mine = [{"k": k, "v": by_key[k][0], "val": by_key[k][1]} for k in sorted(claimed) if k not in refused]
         if mine:  # one statement for the batch; the guard keeps a newer claim made since the read
             conn.execute(update(self.records).where(and_(
                 r.object_name == object_name, r.source_key == bindparam("k"),

@@ -19,10 +19,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from shared.config import ObjectConfig, SyncConfig
-from shared.errors import ConfigurationError
+from shared.errors import ConfigurationError, SourceUnavailable
 from shared.keys import Position, jsonable_key, key_from_json, key_to_json
 from shared.queue.backends import MessageTooLarge, Queue
 from shared.queue.messages import MAX_BODY_BYTES, PackedMessage, batch_body
+from shared.redaction import first_line
 from shared.source.delta import DeltaRow, DeltaSource
 from shared.state import RecordState, StateStore
 from shared.sync.assessment import describe_owner, key_order
@@ -176,13 +177,14 @@ class Planner:
                 self.state.set_position(obj.name, plan.position)
             if on_page:
                 on_page(len(page))
-        if tail:
+        if tail and self.save_positions:
             # queued rows the next run's overlap will read again are claimed at their version, so that
-            # run does not queue them a second time while they wait (a backlog under HubSpot's limits
-            # would otherwise grow with every run); older rows are never read again
+            # run does not queue them a second time while they wait on the durable queue (a backlog
+            # under HubSpot's limits would otherwise grow with every run); older rows are never read
+            # again. (A run on the in-process queue ends only once its rows are settled.)
             threshold = source.overlap_start(Position(tail[-1].version, tail[-1].key, origin)).version
-            self.state.claim_sends(obj.name, [(key_to_json(r.key), r.version, None) for r in tail
-                                              if r.version >= threshold])
+            self._claim_tail(run_id, obj, [(key_to_json(r.key), r.version, None) for r in tail
+                                           if r.version >= threshold])
         if plan.position is not None and source.resume_point(plan.position) != plan.position:
             plan.position = dataclasses.replace(source.resume_point(plan.position), origin=origin)
             if self.save_positions:
@@ -212,6 +214,19 @@ class Planner:
                     self.state.batch_finished(unsent.batch_id, "unsent", reason)
                 raise
             plan.batches += 1
+
+    def _claim_tail(self, run_id: str, obj: ObjectConfig, sends: list[tuple[str, str, None]]) -> None:
+        """The claim of the overlap's rows races with workers already sending them: the database may
+        pick it as a deadlock's victim. It is tried again, and given up with a warning (the next run
+        then queues those rows once more; their sends cost nothing if nothing changed)."""
+        for attempt in range(3):
+            try:
+                self.state.claim_sends(obj.name, sends)
+                return
+            except SourceUnavailable as err:
+                if attempt == 2:
+                    log_event(log, logging.WARNING, "overlap_claim_skipped", run_id=run_id, object=obj.name,
+                              rows=len(sends), error=first_line(err))
 
     def _plan_retries(self, run_id: str, obj: ObjectConfig, plan: ObjectPlan) -> None:
         """Queue again the rows that were rejected or failed, e.g. after the mapping was fixed."""

@@ -3,6 +3,8 @@ with N workers through the queue function's code, and move the watermarks."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +33,55 @@ class SyncResult:
         return not (self.run.get("rejected") or self.run.get("failed")) and self.drain.fatal is None
 
 
+MAX_BACKLOG = 50  # in-process messages the planner may run ahead of the workers (5,000 rows)
+
+
+def _plan_while_draining(rt: Runtime, run_drain: Callable[..., DrainResult], objects: Sequence[str] | None,
+                         full: bool, on_page: Callable[[int], None] | None,
+                         on_planned: Callable[[PlanResult], None] | None,
+                         retry_rejected: bool) -> tuple[PlanResult, Callable[[], DrainResult]]:
+    """With the in-process queue the workers drain while the planner reads, and the planner waits
+    while ``MAX_BACKLOG`` messages are queued: a backfill of any size holds a bounded number of
+    messages in memory. Returns the plan and a function that waits for the drain to end."""
+    planning, cancel = threading.Event(), threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["drained"] = run_drain(planning, cancel)
+        except BaseException as err:  # noqa: BLE001 - handed to the caller's thread
+            outcome["error"] = err
+
+    worker = threading.Thread(target=work, name="hubsync-drain", daemon=True)
+    worker.start()
+
+    def page(rows: int) -> None:
+        if on_page:
+            on_page(rows)
+        while rt.queue.approximate_count() > MAX_BACKLOG and worker.is_alive():
+            time.sleep(0.01)  # the workers are behind: read on when they catch up
+
+    try:
+        plan = rt.planner().plan("cli", objects, full, on_page=page, retry_rejected=retry_rejected)
+    except BaseException:
+        cancel.set()  # the messages in hand are finished; the rest die with the in-process queue
+        planning.set()
+        worker.join()
+        raise
+    planning.set()
+    if on_planned:
+        on_planned(plan)
+
+    def wait() -> DrainResult:
+        while worker.is_alive():
+            worker.join(0.2)  # in steps, so that Ctrl-C reaches this thread
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["drained"]
+
+    return plan, wait
+
+
 def run_sync(
     rt: Runtime,
     objects: Sequence[str] | None = None,
@@ -47,18 +98,27 @@ def run_sync(
         # an earlier `hubsync run` that was killed left its run open, and its queue died with it; its
         # watermark had not moved, so this run reads its rows again
         rt.state.abandon_runs("the process running it ended before its batches were done; the next run read them again")
-    plan = rt.planner().plan("cli", objects, full, on_page=on_page, retry_rejected=retry_rejected)
-    if on_planned:
-        on_planned(plan)
     handler = rt.handler()
     handler.max_defer_seconds = LONGEST_WAIT  # HubSpot's daily limit stops a CLI run; it is not waited out
-    try:
-        drained = drain(
+
+    def run_drain(planning: threading.Event | None = None, cancel: threading.Event | None = None) -> DrainResult:
+        return drain(
             rt.queue, rt.poison_queue, handler, workers=workers,
             max_dequeue_count=rt.config.queue.max_dequeue_count,
             visibility_timeout=rt.config.queue.visibility_timeout_seconds,
             base_backoff=base_backoff, on_message=on_message, give_up_after=give_up_after,
+            planning=planning, cancel=cancel,
         )
+
+    if rt.durable_queue:  # the batches outlive this process: plan them all, then work through them
+        plan = rt.planner().plan("cli", objects, full, on_page=on_page, retry_rejected=retry_rejected)
+        if on_planned:
+            on_planned(plan)
+        drain_now: Callable[[], DrainResult] = run_drain
+    else:
+        plan, drain_now = _plan_while_draining(rt, run_drain, objects, full, on_page, on_planned, retry_rejected)
+    try:
+        drained = drain_now()
     except KeyboardInterrupt:
         rt.state.finish_run(plan.run_id, "interrupted", "interrupted by the operator; the next run resumes")
         raise
