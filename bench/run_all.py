@@ -25,6 +25,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "planner_overhead": ([], ["--rows", "20000"]),
     "rate_ceiling": ([], ["--rows", "3100", "--slice", "100"]),
     "state_cost": ([], ["--rows", "3000"]),
+    "backfill_memory": ([], ["--sizes", "2000,6000"]),
 }
 
 
