@@ -193,9 +193,9 @@ class WindowStore(Protocol):
 class LocalWindowStore:
     """The window of one process, shared by its threads."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic, window: Window | None = None) -> None:
         self.clock = clock
-        self._window = Window()
+        self._window = window or Window()
         self._lock = threading.Lock()
 
     def update(self, change: Callable[[Window], T]) -> T:
@@ -240,8 +240,7 @@ class PacedBudget:
     def local(cls, per_window: int, window: float = HUBSPOT_WINDOW, clock: Callable[[], float] = time.monotonic,
               sleep: Callable[[float], None] = time.sleep, **options: Any) -> PacedBudget:
         """A budget for the threads of one process: ``per_window`` requests per ``window`` seconds."""
-        store = LocalWindowStore(clock)
-        store.update(lambda w: setattr(w, "seconds", window))
+        store = LocalWindowStore(clock, Window(seconds=window))
         return cls(per_window * HUBSPOT_WINDOW / window, store, sleep=sleep, **options)  # type: ignore[arg-type]
 
     @property

@@ -170,10 +170,9 @@ class BlobWindowStore:
 
     def _fall_back(self, err: Exception, change: Callable[[Window], T]) -> T:
         if self._local is None:
-            self._local = LocalWindowStore(self.clock)
-            if self._cached:  # keep what the instances had learned, and the slots already granted
-                learned = self._cached[0]
-                self._local.update(lambda w: w.__dict__.update(Window.from_dict(learned.to_dict()).__dict__))
+            # keep what the instances had learned, and the slots already granted
+            learned = Window.from_dict(self._cached[0].to_dict()) if self._cached else None
+            self._local = LocalWindowStore(self.clock, learned)
             log.warning(
                 "the shared HubSpot rate budget is unreachable (%s: %s); pacing this instance alone at 1/%d of the "
                 "limit until it is back", type(err).__name__, str(err)[:200],
