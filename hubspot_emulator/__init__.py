@@ -6,7 +6,8 @@
         client = hubspot.HubSpot(access_token="test-token", host=emu.base_url)
 """
 
+from .errors import ApiError
 from .server import Emulator
-from .store import ApiError, Store
+from .store import Store
 
 __all__ = ["ApiError", "Emulator", "Store"]

@@ -19,7 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .store import ApiError, Store, error_body
+from .errors import ApiError, error_body
+from .store import Store
 
 WINDOW_SECONDS = 10.0
 DEFAULT_MAX_PER_10S = 1000

@@ -15,11 +15,12 @@ import json
 import os
 import tempfile
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .batches import batch_inputs, batch_response, id_of, properties_of
+from .errors import ApiError, standard_error, validation_error
 from .properties import (
     canonical_object_type,
     complete_definition,
@@ -39,104 +40,7 @@ try:  # pragma: no cover - platform dependent
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-MAX_BATCH_INPUTS = 100
 DATA_FILE_VERSION = 1
-
-
-def error_body(
-    message: str,
-    category: str,
-    *,
-    sub_category: str | None = None,
-    context: dict[str, list[str]] | None = None,
-    errors: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """HubSpot's top-level error body (deserialises as the SDK's ``Error`` model)."""
-    body: dict[str, Any] = {
-        "status": "error",
-        "message": message,
-        "correlationId": str(uuid.uuid4()),
-        "category": category,
-    }
-    if sub_category:
-        body["subCategory"] = sub_category
-    body["context"] = context or {}
-    body["errors"] = errors or []
-    body["links"] = {}
-    return body
-
-
-def standard_error(category: str, message: str, context: dict[str, list[str]]) -> dict[str, Any]:
-    """One entry of ``errors[]`` in a 207 batch response (the SDK's ``StandardError``)."""
-    return {
-        "status": "error",
-        "category": category,
-        "message": message,
-        "context": context,
-        "errors": [],
-        "links": {},
-    }
-
-
-class ApiError(Exception):
-    """A non-2xx answer: ``status`` and HubSpot's error ``body``."""
-
-    def __init__(self, status: int, message: str, category: str, **kwargs: Any) -> None:
-        super().__init__(f"{status} {category}: {message}")
-        self.status = status
-        self.body = error_body(message, category, **kwargs)
-
-
-def _validation_error(message: str) -> ApiError:
-    return ApiError(400, message, "VALIDATION_ERROR")
-
-
-def _batch_inputs(body: Any, limit: int = MAX_BATCH_INPUTS) -> list[dict[str, Any]]:
-    if not isinstance(body, dict):
-        raise _validation_error("Invalid input JSON: the request body must be a JSON object")
-    inputs = body.get("inputs")
-    if not isinstance(inputs, list):
-        raise _validation_error("Invalid input JSON: 'inputs' must be an array")
-    if len(inputs) > limit:
-        raise _validation_error(f"Batch input size {len(inputs)} exceeds the maximum of {limit} inputs")
-    for item in inputs:
-        if not isinstance(item, dict):
-            raise _validation_error("Invalid input JSON: every element of 'inputs' must be an object")
-    return inputs
-
-
-def _properties_of(item: dict[str, Any], *, required: bool = False) -> dict[str, Any]:
-    props = item.get("properties")
-    if props is None and not required:
-        return {}
-    if not isinstance(props, dict):
-        raise _validation_error("Invalid input JSON: 'properties' must be an object of property values")
-    return props
-
-
-def _id_of(item: dict[str, Any]) -> str:
-    value = item.get("id")
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    if not isinstance(value, str) or not value:
-        raise _validation_error("Invalid input JSON: every input needs a non-empty string 'id'")
-    return value
-
-
-def _batch_response(
-    results: list[dict[str, Any]], started: str, errors: list[dict[str, Any]] | None = None
-) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "status": "COMPLETE",
-        "results": results,
-        "requestedAt": started,
-        "startedAt": started,
-        "completedAt": now_iso(),
-    }
-    if errors:
-        body["numErrors"] = len(errors)
-        body["errors"] = errors
-    return body
 
 
 def _not_found_message(object_type: str) -> str:
@@ -280,19 +184,19 @@ class Store:
         if id_property == "hs_object_id":
             if allow_object_id:
                 return
-            raise _validation_error("Unable to perform update/upsert by non-unique hs_object_id property")
+            raise validation_error("Unable to perform update/upsert by non-unique hs_object_id property")
         definition = self._definitions[object_type].get(id_property)
         if definition is None:
-            raise _validation_error(f'Property "{id_property}" does not exist')
+            raise validation_error(f'Property "{id_property}" does not exist')
         if id_property == "email" and object_type == "contacts":
             if allow_email:
                 return
-            raise _validation_error(
+            raise validation_error(
                 "Unable to perform batch update by email: use record ids (hs_object_id) "
                 "or a custom property with unique values as idProperty"
             )
         if not definition.get("hasUniqueValue"):
-            raise _validation_error(f"Unable to perform update/upsert by non-unique {id_property} property")
+            raise validation_error(f"Unable to perform update/upsert by non-unique {id_property} property")
 
     def _lookup(self, object_type: str, id_property: str, value: str) -> str | None:
         if id_property == "hs_object_id":
@@ -309,7 +213,7 @@ class Store:
                 duplicates.append(value)
             seen.add(key)
         if duplicates:
-            raise _validation_error(
+            raise validation_error(
                 f"Duplicate IDs found in batch input: [{', '.join(duplicates)}]. IDs must be unique"
             )
 
@@ -419,16 +323,16 @@ class Store:
     # ------------------------------------------------------------------ batch endpoints
     def batch_upsert(self, object_type: str, body: Any) -> tuple[int, dict[str, Any]]:
         started = now_iso()
-        inputs = _batch_inputs(body)
+        inputs = batch_inputs(body)
         with self._writing():
             t = self._require_type(object_type)
             defs = self._definitions[t]
             parsed = []
             for item in inputs:
                 id_property = item.get("idProperty") or "hs_object_id"
-                value = _id_of(item)
+                value = id_of(item)
                 self._check_id_property(t, id_property, allow_email=True, allow_object_id=False)
-                parsed.append((id_property, value, _properties_of(item), item.get("objectWriteTraceId")))
+                parsed.append((id_property, value, properties_of(item), item.get("objectWriteTraceId")))
             self._check_duplicates([(p, v, self._norm(p, v)) for p, v, _, _ in parsed])
 
             errors: list[dict[str, Any]] = []
@@ -442,7 +346,7 @@ class Store:
                 changes[id_property] = normalized
                 all_changes.append(changes)
             if errors:
-                raise _validation_error(validation_message(errors))
+                raise validation_error(validation_message(errors))
 
             plan = [
                 (self._lookup(t, p, v), changes)
@@ -461,11 +365,11 @@ class Store:
                 if trace:
                     out["objectWriteTraceId"] = trace
                 results.append(out)
-            return 200, _batch_response(results, started)
+            return 200, batch_response(results, started)
 
     def batch_create(self, object_type: str, body: Any) -> tuple[int, dict[str, Any]]:
         started = now_iso()
-        inputs = _batch_inputs(body)
+        inputs = batch_inputs(body)
         with self._writing():
             t = self._require_type(object_type)
             defs = self._definitions[t]
@@ -473,8 +377,8 @@ class Store:
             for item in inputs:
                 associations = item.get("associations")
                 if associations is not None and not isinstance(associations, list):
-                    raise _validation_error("Invalid input JSON: 'associations' must be an array")
-                parsed.append((_properties_of(item), item.get("objectWriteTraceId")))
+                    raise validation_error("Invalid input JSON: 'associations' must be an array")
+                parsed.append((properties_of(item), item.get("objectWriteTraceId")))
             traces = [trace for _, trace in parsed]
             trace_mode = bool(traces) and all(isinstance(tr, str) and tr for tr in traces) and len(
                 set(traces)
@@ -485,7 +389,7 @@ class Store:
             if not trace_mode:
                 problems = [e for _, errs in validated for e in errs]
                 if problems:
-                    raise _validation_error(validation_message(problems))
+                    raise validation_error(validation_message(problems))
                 conflicts = self._conflicts(t, [(None, changes) for changes, _ in validated])
                 if conflicts:
                     raise ApiError(409, conflicts[min(conflicts)], "CONFLICT")
@@ -517,28 +421,28 @@ class Store:
                 results.append(out)
             if errors:
                 errors.sort(key=lambda pair: pair[0])
-                return 207, _batch_response(results, started, [e for _, e in errors])
-            return 201, _batch_response(results, started)
+                return 207, batch_response(results, started, [e for _, e in errors])
+            return 201, batch_response(results, started)
 
     def batch_update(self, object_type: str, body: Any) -> tuple[int, dict[str, Any]]:
         started = now_iso()
-        inputs = _batch_inputs(body)
+        inputs = batch_inputs(body)
         with self._writing():
             t = self._require_type(object_type)
             defs = self._definitions[t]
             parsed = []
             for item in inputs:
                 id_property = item.get("idProperty") or "hs_object_id"
-                value = _id_of(item)
+                value = id_of(item)
                 self._check_id_property(t, id_property, allow_email=False, allow_object_id=True)
-                props = _properties_of(item, required=True)
+                props = properties_of(item, required=True)
                 parsed.append((id_property, value, props, item.get("objectWriteTraceId")))
             self._check_duplicates([(p, v, self._norm(p, v)) for p, v, _, _ in parsed])
 
             validated = [validate_properties(defs, props) for _, _, props, _ in parsed]
             problems = [e for _, errs in validated for e in errs]
             if problems:
-                raise _validation_error(validation_message(problems))
+                raise validation_error(validation_message(problems))
 
             plan: list[tuple[str | None, dict[str, str]]] = []
             targets: list[tuple[int, str]] = []
@@ -569,16 +473,16 @@ class Store:
                     standard_error("OBJECT_NOT_FOUND", _not_found_message(t), {"ids": [value]})
                     for value in missing
                 ]
-                return 207, _batch_response(results, started, errors)
-            return 200, _batch_response(results, started)
+                return 207, batch_response(results, started, errors)
+            return 200, batch_response(results, started)
 
     def batch_read(self, object_type: str, body: Any) -> tuple[int, dict[str, Any]]:
         started = now_iso()
-        inputs = _batch_inputs(body)
+        inputs = batch_inputs(body)
         id_property = body.get("idProperty") or "hs_object_id"
         requested = body.get("properties") or []
         if not isinstance(requested, list) or not all(isinstance(p, str) for p in requested):
-            raise _validation_error("Invalid input JSON: 'properties' must be an array of property names")
+            raise validation_error("Invalid input JSON: 'properties' must be an array of property names")
         with self._reading():
             t = self._require_type(object_type)
             self._check_id_property(t, id_property, allow_email=True, allow_object_id=True)
@@ -586,7 +490,7 @@ class Store:
             missing: list[str] = []
             seen: set[str] = set()
             for item in inputs:
-                value = _id_of(item)
+                value = id_of(item)
                 key = self._norm(id_property, value)
                 if key in seen:
                     continue
@@ -599,17 +503,17 @@ class Store:
                 results.append(self._public(rec, self._select(t, rec, requested)))
             if missing:
                 errors = [standard_error("OBJECT_NOT_FOUND", _not_found_message(t), {"ids": missing})]
-                return 207, _batch_response(results, started, errors)
-            return 200, _batch_response(results, started)
+                return 207, batch_response(results, started, errors)
+            return 200, batch_response(results, started)
 
     def batch_archive(self, object_type: str, body: Any) -> tuple[int, None]:
-        inputs = _batch_inputs(body)
+        inputs = batch_inputs(body)
         with self._writing():
             t = self._require_type(object_type)
             now = now_iso()
             index = self._unique.setdefault(t, {})
             for item in inputs:
-                rec = self._records.get(t, {}).get(_id_of(item))
+                rec = self._records.get(t, {}).get(id_of(item))
                 if rec is None or rec.get("archived"):
                     continue
                 rec["archived"] = True
@@ -664,7 +568,7 @@ class Store:
                 try:
                     cursor = int(after)
                 except ValueError:
-                    raise _validation_error(f"Invalid paging cursor: {after}") from None
+                    raise validation_error(f"Invalid paging cursor: {after}") from None
                 records = [r for r in records if int(r["id"]) > cursor]
             page = records[:limit]
             results = [self._public(r, self._select(t, r, properties)) for r in page]
@@ -692,7 +596,7 @@ class Store:
 
     def create_property(self, object_type: str, body: Any) -> dict[str, Any]:
         if not isinstance(body, dict):
-            raise _validation_error("Invalid input JSON: the request body must be a JSON object")
+            raise validation_error("Invalid input JSON: the request body must be a JSON object")
         with self._reading():
             t = self._require_type(object_type)
             if body.get("name") in self._definitions[t]:
@@ -700,7 +604,7 @@ class Store:
         try:
             return self.add_property(t, body)
         except ValueError as exc:
-            raise _validation_error(str(exc)) from None
+            raise validation_error(str(exc)) from None
 
     # ------------------------------------------------------------------ Python API
     def add_property(self, object_type: str, definition: dict[str, Any]) -> dict[str, Any]:
