@@ -1,8 +1,8 @@
 """hubsync's own cost with the state database across a network, as a Function sees Azure SQL.
 
 A first sync of N rows (unthrottled emulator in its own process, PostgreSQL, 4 workers), run
-twice in one process: straight to PostgreSQL, and through a local TCP proxy that holds every
-chunk the client sends for ``--delay-ms`` (2 ms: one extra round-trip time per statement, as
+twice in one process: straight to PostgreSQL, and through a local TCP proxy (a process of its
+own) that holds every chunk the client sends for ``--delay-ms`` (2 ms: one extra round-trip time per statement, as
 a Function in the same region sees Azure SQL). Reported: rows/s, the ratio of the two, and per
 batch the state commits, statements and connection checkouts (SQLAlchemy events on the engine);
 then a ``--full`` re-read of the same rows (nothing changed: no HubSpot call) against the first
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import multiprocessing
 import select
 import socket
 import threading
@@ -81,6 +82,29 @@ def latency_proxy(target_port: int, delay: float) -> Iterator[int]:
         thread.join()
 
 
+def _serve_proxy(target_port: int, delay: float, conn: Any) -> None:
+    with latency_proxy(target_port, delay) as port:
+        conn.send(port)
+        conn.recv()  # until told to stop
+
+
+@contextlib.contextmanager
+def proxy_process(target_port: int, delay: float) -> Iterator[int]:
+    """``latency_proxy`` in a process of its own: its pumping must not take this process's CPU
+    (the network between a Function and Azure SQL is not in the Function's process either)."""
+    here, there = multiprocessing.Pipe()
+    proc = multiprocessing.get_context("spawn").Process(target=_serve_proxy, args=(target_port, delay, there),
+                                                         daemon=True)
+    proc.start()
+    try:
+        yield here.recv()
+    finally:
+        here.send("stop")
+        proc.join(5)
+        if proc.is_alive():
+            proc.kill()
+
+
 class Counter:
     """Commits, statements and checkouts on an engine."""
 
@@ -137,7 +161,7 @@ def run(rows: int, delay_ms: float) -> None:
         with emulator_process() as hubspot:
             for label, delay in (("direct (loopback)", 0.0), (f"+{delay_ms:g} ms per round trip", delay_ms / 1000)):
                 if delay:
-                    with latency_proxy(port, delay) as proxy_port:
+                    with proxy_process(port, delay) as proxy_port:
                         url = str(sa.engine.make_url(PG_URL).set(port=proxy_port).render_as_string(hide_password=False))
                         r = one(url, rows, hubspot, schema)
                 else:

@@ -137,7 +137,8 @@ class Runtime:
 
     def planner(self, save_positions: bool | None = None) -> Planner:
         save = self.durable_queue if save_positions is None else save_positions
-        return Planner(self.config, self.state, self.queue, self.delta_source, save_positions=save)
+        return Planner(self.config, self.state, self.queue, self.delta_source, save_positions=save,
+                       schema_for=lambda object_type: self.schemas.get(object_type))
 
     def worker(self) -> Worker:
         return Worker(self.config, self.state, self.writer, TableCache(self.source_table), self.schemas)

@@ -41,6 +41,24 @@ def payload_hash(properties: Mapping[str, str]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+def mapping_fingerprint(obj: ObjectConfig, prop_types: Mapping[str, str] | None) -> bytes:
+    """What a row's payload depends on besides its values: the object's mapping and the portal's
+    types of its properties. A change to either makes every row's ``source_hash`` new."""
+    types = prop_types or {}
+    spec = obj.model_dump(mode="json", include={"object_type", "key", "id_property", "fields", "null_values",
+                                                "phone_region"})
+    spec["types"] = {prop: types.get(prop) for prop in sorted(obj.fields)}
+    return json.dumps(spec, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def source_hash(fingerprint: bytes, row: Mapping[str, Any]) -> str:
+    """A stable hash of a source row's values under one mapping (``mapping_fingerprint``): equal
+    hashes mean the row maps to the same payload, so a full re-read can skip it unmapped."""
+    values = json.dumps([[name, row[name]] for name in sorted(row)], ensure_ascii=False, default=repr,
+                        separators=(",", ":"))
+    return hashlib.sha256(fingerprint + values.encode("utf-8")).hexdigest()
+
+
 def _source(spec: Any) -> str:
     return f" (column {spec.column})" if spec.column else ""
 

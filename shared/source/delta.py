@@ -7,7 +7,7 @@ is the next; it implements the same protocol, and the planner does not change.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -42,6 +42,11 @@ class DeltaSource(Protocol):
 
     def unversioned(self, limit: int = 1000) -> list[Key]:
         """Keys of rows the delta can never see (a NULL watermark), to reject them with a reason."""
+        ...
+
+    def read_rows(self, keys: Sequence[Key]) -> dict[str, DeltaRow]:
+        """The current full rows of ``keys`` (by their key's JSON); an unreadable row comes back
+        with ``error``, a deleted one is absent."""
         ...
 
     def match_groups(self, prop: str) -> dict[str, list[Key]] | None:

@@ -20,12 +20,13 @@ from shared.state.watermarks import Watermarks
 class StateStore(Watermarks, Runs, Records, Claims, Poison):
     """Reads and writes hubsync's state tables."""
 
-    def queue_page(self, object_name: str, run_id: str, rows_read: int, batches: Sequence[tuple[str, int]]) -> None:
+    def queue_page(self, object_name: str, run_id: str, rows_read: int, batches: Sequence[tuple[str, int]],
+                   unchanged: int = 0) -> None:
         """Before a page's messages go on the queue, in one transaction: its rows counted as read
-        and its batches recorded as queued."""
+        (and those a full re-read found unchanged as such) and its batches recorded as queued."""
         now = utcnow()
         with self._begin() as conn:
-            self._count(conn, run_id, {"rows_read": rows_read})
+            self._count(conn, run_id, {"rows_read": rows_read, "unchanged": unchanged})
             if batches:
                 conn.execute(self.batches.insert(), [
                     {"batch_id": batch_id, "run_id": run_id, "object_name": object_name, "size": size,

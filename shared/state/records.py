@@ -28,6 +28,7 @@ class RecordState:
     seen_version: str | None = None  # the source version this outcome was decided on (any outcome)
     sending_version: str | None = None  # the highest version a delivery claimed to send
     sending_value: str | None = None  # the id property value that delivery sent it under
+    source_hash: str | None = None  # the source row's values and mapping that gave payload_hash
 
 
 class Records(StateTables):
@@ -113,7 +114,7 @@ class Records(StateTables):
             "payload_hash": st.payload_hash if st.hubspot_id else None,
             "source_version": st.source_version if st.hubspot_id else None,
             "last_outcome": st.last_outcome, "reason": st.reason, "run_id": run_id, "updated_at": now,
-            "seen_version": st.seen_version,
+            "seen_version": st.seen_version, "source_hash": st.source_hash if st.hubspot_id else None,
         }
 
     def _guarded_update(self, object_name: str, written: bool, seen: bool) -> Any:
@@ -128,7 +129,8 @@ class Records(StateTables):
         if written:
             # what HubSpot now holds; a rejection or a miss must not forget it
             values.update(hubspot_id=bindparam("p_id"), id_value=bindparam("p_value"),
-                          payload_hash=bindparam("p_hash"), source_version=bindparam("p_version"))
+                          payload_hash=bindparam("p_hash"), source_version=bindparam("p_version"),
+                          source_hash=bindparam("p_source"))
             # never back to an older version (a write of no version, an id repair, always applies)
             version = bindparam("p_version", type_=r.source_version.type)
             stmt = stmt.where(version.is_(None) | r.source_version.is_(None) | (r.source_version <= version))
@@ -138,15 +140,16 @@ class Records(StateTables):
     def _update_params(st: RecordState, run_id: str | None, now: dt.datetime) -> dict[str, Any]:
         return {"p_key": st.source_key, "p_outcome": st.last_outcome, "p_reason": st.reason, "p_run": run_id,
                 "p_now": now, "p_seen": st.seen_version, "p_id": st.hubspot_id, "p_value": st.id_value,
-                "p_hash": st.payload_hash, "p_version": st.source_version}
+                "p_hash": st.payload_hash, "p_version": st.source_version,
+                "p_source": st.source_hash}
 
     def forget_hash(self, object_name: str, source_key: str) -> None:
         """Forget what HubSpot last accepted for a record, so its row is sent again."""
-        self._forget(object_name, source_key, payload_hash=None)
+        self._forget(object_name, source_key, payload_hash=None, source_hash=None)
 
     def forget_hubspot_id(self, object_name: str, source_key: str) -> None:
         """Forget the record's HubSpot id too: it is matched again by its id property."""
-        self._forget(object_name, source_key, hubspot_id=None, payload_hash=None)
+        self._forget(object_name, source_key, hubspot_id=None, payload_hash=None, source_hash=None)
 
     def claim_sends(self, object_name: str, sends: Sequence[tuple[str, str, str | None]]) -> set[str]:
         """Before sending (source key, version, id value): record that this version may reach HubSpot
@@ -235,4 +238,5 @@ def _record(row: Any) -> RecordState:
         payload_hash=row["payload_hash"], source_version=row["source_version"],
         last_outcome=row["last_outcome"], reason=row["reason"], run_id=row["run_id"],
         seen_version=row["seen_version"], sending_version=row["sending_version"], sending_value=row["sending_value"],
+        source_hash=row["source_hash"],
     )

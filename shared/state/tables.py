@@ -103,6 +103,9 @@ def build_metadata(schema: str | None, prefix: str) -> MetaData:
         # it under, so a crash or a concurrent older delivery can always tell what HubSpot may hold
         Column("sending_version", String(64)),
         Column("sending_value", Unicode(450)),
+        # a hash of the source row's values and its mapping when HubSpot accepted payload_hash: a
+        # full re-read skips a row whose hash is unchanged without queueing or mapping it
+        Column("source_hash", String(64)),
     )
     Index(f"ix_{prefix}records_id_value", records.c.object_name, records.c.id_value)
     Index(f"ix_{prefix}records_outcome", records.c.object_name, records.c.last_outcome)

@@ -14,7 +14,7 @@ from shared.config import ObjectConfig
 from shared.errors import RecordRejected
 from shared.keys import key_from_json
 from shared.mapping.data_validator import PortalSchema
-from shared.mapping.field_mapper import MappedRecord, map_row, match_value
+from shared.mapping.field_mapper import MappedRecord, map_row, mapping_fingerprint, match_value, source_hash
 from shared.source.delta import DeltaRow
 from shared.state import RecordState
 
@@ -48,6 +48,7 @@ class Candidate:
     mapped: MappedRecord
     hubspot_id: str | None
     norm_id: str
+    source_hash: str | None = None  # the row's values under this mapping (field_mapper.source_hash)
 
 
 def normalise_id_value(obj: ObjectConfig, value: str) -> str:
@@ -63,6 +64,7 @@ def assess(
 ) -> tuple[list[RecordState], dict[str, int], list[Candidate]]:
     """Decide, without I/O, what each key needs: missing, rejected, unchanged, or a write."""
     types = schema.types()
+    fingerprint = mapping_fingerprint(obj, types)
     settled: list[RecordState] = []
     tally = {"rejected": 0, "unchanged": 0, "missing": 0}
     candidates: list[Candidate] = []
@@ -81,7 +83,7 @@ def assess(
         if st and st.hubspot_id and st.source_version and st.source_version > row.version:
             # HubSpot already holds a newer version: never write an older one
             settled.append(RecordState(kj, st.hubspot_id, st.id_value, st.payload_hash, st.source_version,
-                                       "unchanged", seen_version=row.version))
+                                       "unchanged", seen_version=row.version, source_hash=st.source_hash))
             tally["unchanged"] += 1
             continue
         try:
@@ -101,13 +103,14 @@ def assess(
             settled.append(RecordState(kj, None, None, None, None, "rejected", reason, seen_version=row.version))
             tally["rejected"] += 1
             continue
+        hashed = source_hash(fingerprint, row.row or {})
         if st and st.hubspot_id and st.payload_hash == mapped.payload_hash:
             settled.append(RecordState(kj, st.hubspot_id, st.id_value, st.payload_hash, row.version, "unchanged",
-                                       seen_version=row.version))
+                                       seen_version=row.version, source_hash=hashed))
             tally["unchanged"] += 1
             continue
         candidates.append(Candidate(kj, mapped, st.hubspot_id if st else None,
-                                     normalise_id_value(obj, mapped.id_value)))
+                                     normalise_id_value(obj, mapped.id_value), hashed))
     return settled, tally, candidates
 
 

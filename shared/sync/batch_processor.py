@@ -388,7 +388,8 @@ class UpsertBatch(BatchStep):
                 log_event(log, logging.INFO, "record_adopted", run_id=self.msg.run_id, object=self.obj.name,
                           batch_id=self.msg.batch_id, source_key=c.source_key, hubspot_id=result.hubspot_id)
             states.append(RecordState(c.source_key, result.hubspot_id, c.norm_id, c.mapped.payload_hash,
-                                      c.mapped.version, outcome, seen_version=c.mapped.version))
+                                      c.mapped.version, outcome, seen_version=c.mapped.version,
+                                      source_hash=c.source_hash))
         with self.w.state.transaction(keep_open=True):  # what HubSpot's answer settled, committed with what follows
             self.save(states)
             self.w.state.hold(self.obj.object_type, self.obj.name,

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from shared.config import ObjectConfig, SyncConfig
 from shared.errors import ConfigurationError, SourceUnavailable
 from shared.keys import Position, jsonable_key, key_from_json, key_to_json
+from shared.mapping.data_validator import PortalSchema
+from shared.mapping.field_mapper import mapping_fingerprint, source_hash
 from shared.queue.backends import MessageTooLarge, Queue
 from shared.queue.messages import MAX_BODY_BYTES, PackedMessage, batch_body
 from shared.redaction import first_line
@@ -106,6 +108,8 @@ class Planner:
     queue: Queue
     delta_for: Callable[[ObjectConfig], DeltaSource]
     save_positions: bool = True
+    # the portal's schema of an object type: with it a full re-read skips rows that did not change
+    schema_for: Callable[[str], PortalSchema] | None = None
 
     def plan(self, mode: str, objects: Sequence[str] | None = None, full: bool = False,
              on_page: Callable[[int], None] | None = None, retry_rejected: bool = False) -> PlanResult:
@@ -145,15 +149,17 @@ class Planner:
         self._reject_unversioned(run_id, obj, source)
         losers: dict[str, str] | None = None
         tail: collections.deque[DeltaRow] = collections.deque()
+        changed = self._changed_rows(obj, source) if full else None
 
         def send(page: list[DeltaRow]) -> None:
             nonlocal losers
-            if losers is None:  # only when something changed: one query per unique property
+            kept = changed(page) if changed else page
+            if kept and losers is None:  # only when something changed: one query per unique property
                 losers = self._duplicate_losers(obj, source)
-            sendable = [r for r in page if key_to_json(r.key) not in losers] if losers else page
-            if len(sendable) < len(page):
-                self._reject_duplicates(run_id, obj, [r for r in page if key_to_json(r.key) in losers], losers)
-            self._enqueue(run_id, obj, sendable, plan, rows_read=len(page))
+            sendable = [r for r in kept if key_to_json(r.key) not in losers] if losers else kept
+            if len(sendable) < len(kept):
+                self._reject_duplicates(run_id, obj, [r for r in kept if key_to_json(r.key) in losers], losers)
+            self._enqueue(run_id, obj, sendable, plan, rows_read=len(page), unchanged=len(page) - len(kept))
             plan.rows += len(page)
             tail.extend(sendable)
             # the rows the next run's overlap may read again: those within the overlap of the newest
@@ -195,7 +201,7 @@ class Planner:
         return plan
 
     def _enqueue(self, run_id: str, obj: ObjectConfig, rows: list[DeltaRow], plan: ObjectPlan,
-                 rows_read: int) -> None:
+                 rows_read: int, unchanged: int = 0) -> None:
         """A page's rows counted and its batches recorded (one transaction), then its messages sent."""
         messages: list[PackedMessage] = []
         for msg, packed in pack_messages(run_id, obj, rows, plan.batches + plan.too_large):
@@ -204,7 +210,7 @@ class Planner:
                 plan.too_large += 1
             else:
                 messages.append(msg)
-        self.state.queue_page(obj.name, run_id, rows_read, [(m.batch_id, m.size) for m in messages])
+        self.state.queue_page(obj.name, run_id, rows_read, [(m.batch_id, m.size) for m in messages], unchanged)
         for n, msg in enumerate(messages):
             try:
                 self.queue.send(msg.body)
@@ -214,6 +220,37 @@ class Planner:
                     self.state.batch_finished(unsent.batch_id, "unsent", reason)
                 raise
             plan.batches += 1
+
+    def _changed_rows(self, obj: ObjectConfig, source: DeltaSource) -> Callable[[list[DeltaRow]], list[DeltaRow]] | None:
+        """For a full re-read: the rows of a page that may need a write. A row is left out, counted
+        unchanged, when HubSpot accepted its payload, no newer version is being sent, and its values
+        and mapping (the portal's property types included) hash as they did then: it would map to
+        the same payload, so neither a message nor the worker's mapping is spent on it. Without the
+        portal's schema every row is queued (the worker's payload hash still skips the send)."""
+        if self.schema_for is None:
+            return None
+        try:
+            fingerprint = mapping_fingerprint(obj, self.schema_for(obj.object_type).types())
+        except Exception as err:  # noqa: BLE001 - the skip is an optimisation: without it every row goes
+            log_event(log, logging.WARNING, "full_reread_skip_off", object=obj.name, error=first_line(err))
+            return None
+
+        def changed(page: list[DeltaRow]) -> list[DeltaRow]:
+            rows = source.read_rows([r.key for r in page])
+            known = self.state.get_records(obj.name, list(rows))
+            kept = []
+            for r in page:
+                kj = key_to_json(r.key)
+                row, st = rows.get(kj), known.get(kj)
+                same = (row is not None and row.row is not None and not row.error and st is not None
+                        and st.hubspot_id and st.payload_hash and st.source_hash
+                        and (st.sending_version or "") <= (st.source_version or "")
+                        and st.source_hash == source_hash(fingerprint, row.row))
+                if not same:
+                    kept.append(r)
+            return kept
+
+        return changed
 
     def _claim_tail(self, run_id: str, obj: ObjectConfig, sends: list[tuple[str, str, None]]) -> None:
         """The claim of the overlap's rows races with workers already sending them: the database may
