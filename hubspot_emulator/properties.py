@@ -11,7 +11,10 @@ import copy
 from datetime import UTC, datetime
 from typing import Any
 
-STANDARD_OBJECT_TYPES = ("contacts", "companies", "deals")
+STANDARD_OBJECT_TYPES = ("contacts", "companies", "deals", "tickets")
+
+# HubSpot's objectTypeId of each standard object (custom objects are ``2-<n>``).
+OBJECT_TYPE_IDS = {"contacts": "0-1", "companies": "0-2", "deals": "0-3", "tickets": "0-5"}
 
 # HubSpot accepts the plural name, the singular name and the numeric type id.
 OBJECT_TYPE_ALIASES = {
@@ -24,9 +27,12 @@ OBJECT_TYPE_ALIASES = {
     "deals": "deals",
     "deal": "deals",
     "0-3": "deals",
+    "tickets": "tickets",
+    "ticket": "tickets",
+    "0-5": "tickets",
 }
 
-SINGULAR = {"contacts": "contact", "companies": "company", "deals": "deal"}
+SINGULAR = {"contacts": "contact", "companies": "company", "deals": "deal", "tickets": "ticket"}
 
 PROPERTY_TYPES = ("string", "number", "bool", "enumeration", "date", "datetime")
 
@@ -47,6 +53,7 @@ DEFAULT_READ_PROPERTIES = {
     "contacts": ("email", "firstname", "lastname"),
     "companies": ("name", "domain"),
     "deals": ("dealname", "amount", "dealstage", "pipeline", "closedate"),
+    "tickets": ("subject", "content", "hs_pipeline", "hs_pipeline_stage", "hs_ticket_category", "hs_ticket_priority"),
 }
 
 # Server-maintained timestamp properties: (set at creation, set at every write).
@@ -54,6 +61,7 @@ _TIMESTAMPS = {
     "contacts": (("createdate",), ("lastmodifieddate",)),
     "companies": (("createdate",), ("lastmodifieddate", "hs_lastmodifieddate")),
     "deals": (("createdate",), ("lastmodifieddate", "hs_lastmodifieddate")),
+    "tickets": (("createdate",), ("hs_lastmodifieddate",)),
 }
 _CUSTOM_TIMESTAMPS = (("createdate", "hs_createdate"), ("lastmodifieddate", "hs_lastmodifieddate"))
 
@@ -66,6 +74,10 @@ def now_iso() -> str:
 def canonical_object_type(object_type: str) -> str:
     """Map ``contact``/``0-1`` to ``contacts`` etc.; other names are returned unchanged."""
     return OBJECT_TYPE_ALIASES.get(object_type.lower(), object_type)
+
+
+def is_standard(object_type: str) -> bool:
+    return object_type in OBJECT_TYPE_IDS
 
 
 def singular(object_type: str) -> str:
@@ -97,7 +109,7 @@ def _option(label: str, value: str, order: int) -> dict[str, Any]:
     return {"label": label, "value": value, "description": "", "displayOrder": order, "hidden": False}
 
 
-def _options(pairs: list[tuple[str, str]]) -> list[dict[str, Any]]:
+def make_options(pairs: list[tuple[str, str]]) -> list[dict[str, Any]]:
     return [_option(label, value, i) for i, (label, value) in enumerate(pairs)]
 
 
@@ -128,7 +140,7 @@ def make_property(
         "fieldType": field_type,
         "description": description,
         "groupName": group_name or group_name_for(object_type),
-        "options": _options(options or []),
+        "options": make_options(options or []),
         "displayOrder": display_order,
         "calculated": calculated,
         "externalOptions": False,
@@ -306,17 +318,33 @@ def _deals() -> list[dict[str, Any]]:
     return [
         p(t, "dealname", "Deal Name", "string", "text"),
         p(t, "amount", "Amount", "number", "number"),
-        p(t, "dealstage", "Deal Stage", "enumeration", "radio", options=[
-            ("Appointment Scheduled", "appointmentscheduled"),
-            ("Qualified To Buy", "qualifiedtobuy"),
-            ("Presentation Scheduled", "presentationscheduled"),
-            ("Decision Maker Bought-In", "decisionmakerboughtin"),
-            ("Contract Sent", "contractsent"),
-            ("Closed Won", "closedwon"),
-            ("Closed Lost", "closedlost"),
-        ]),
-        p(t, "pipeline", "Pipeline", "enumeration", "select", options=[("Sales Pipeline", "default")]),
+        # Options: the stages and pipelines of pipelines.py (the store keeps them in step).
+        p(t, "dealstage", "Deal Stage", "enumeration", "radio"),
+        p(t, "pipeline", "Pipeline", "enumeration", "select"),
         p(t, "closedate", "Close Date", "datetime", "date"),
+        *_system_definitions(t),
+        p(t, "external_id", "External ID", "string", "text", has_unique_value=True, hubspot_defined=False),
+    ]
+
+
+def _tickets() -> list[dict[str, Any]]:
+    t = "tickets"
+    p = make_property
+    return [
+        p(t, "subject", "Ticket name", "string", "text"),
+        p(t, "content", "Ticket description", "string", "textarea"),
+        # Options: the pipelines and stages of pipelines.py (the store keeps them in step).
+        p(t, "hs_pipeline", "Pipeline", "enumeration", "select"),
+        p(t, "hs_pipeline_stage", "Ticket status", "enumeration", "select"),
+        p(t, "hs_ticket_priority", "Priority", "enumeration", "select", options=[
+            ("Low", "LOW"), ("Medium", "MEDIUM"), ("High", "HIGH"), ("Urgent", "URGENT"),
+        ]),
+        p(t, "hs_ticket_category", "Category", "enumeration", "checkbox", options=[
+            ("Product issue", "PRODUCT_ISSUE"),
+            ("Billing issue", "BILLING_ISSUE"),
+            ("Feature request", "FEATURE_REQUEST"),
+            ("General inquiry", "GENERAL_INQUIRY"),
+        ]),
         *_system_definitions(t),
         p(t, "external_id", "External ID", "string", "text", has_unique_value=True, hubspot_defined=False),
     ]
@@ -325,7 +353,8 @@ def _deals() -> list[dict[str, Any]]:
 def default_definitions() -> dict[str, dict[str, dict[str, Any]]]:
     """``{objectType: {propertyName: definition}}`` for the standard objects, in display order."""
     result: dict[str, dict[str, dict[str, Any]]] = {}
-    for object_type, defs in (("contacts", _contacts()), ("companies", _companies()), ("deals", _deals())):
+    standard = (("contacts", _contacts()), ("companies", _companies()), ("deals", _deals()), ("tickets", _tickets()))
+    for object_type, defs in standard:
         for i, d in enumerate(defs):
             if d["displayOrder"] == -1 and d["hubspotDefined"] and not d["calculated"]:
                 d["displayOrder"] = i

@@ -35,6 +35,8 @@ _OBJECTS_RE = re.compile(r"^/crm/v3/objects/(?P<type>[^/]+)$")
 _OBJECT_RE = re.compile(r"^/crm/v3/objects/(?P<type>[^/]+)/(?P<id>[^/]+)$")
 _PROPERTIES_RE = re.compile(r"^/crm/v3/properties/(?P<type>[^/]+)$")
 _PROPERTY_RE = re.compile(r"^/crm/v3/properties/(?P<type>[^/]+)/(?P<name>[^/]+)$")
+_PIPELINES_RE = re.compile(r"^/crm/v3/pipelines/(?P<type>[^/]+)(?:/(?P<pipeline>[^/]+))?$")
+_STAGES_RE = re.compile(r"^/crm/v3/pipelines/(?P<type>[^/]+)/(?P<pipeline>[^/]+)/stages(?:/(?P<stage>[^/]+))?$")
 
 Response = tuple[int, Any, dict[str, str]]
 
@@ -277,6 +279,26 @@ class Emulator:
     def add_property(self, object_type: str, definition: dict[str, Any]) -> dict[str, Any]:
         """Add (or replace) a property definition; missing fields get HubSpot's defaults."""
         return self.store.add_property(object_type, definition)
+
+    def add_pipeline(
+        self,
+        object_type: str,
+        pipeline_id: str,
+        label: str,
+        stages: list[Any],
+        display_order: int | None = None,
+    ) -> dict[str, Any]:
+        """Add (or replace) a pipeline of ``deals`` or ``tickets``.
+
+        ``stages`` are ``(id, label)``, ``(id, label, metadata)`` or ``{"id", "label", "metadata"}``,
+        in display order. Stage ids must not be stages of another pipeline of the type. Returns
+        the pipeline as ``GET /crm/v3/pipelines/{type}/{id}`` shows it.
+        """
+        return self.store.add_pipeline(object_type, pipeline_id, label, stages, display_order)
+
+    def pipelines(self, object_type: str) -> list[dict[str, Any]]:
+        """The pipelines of ``deals`` or ``tickets``, in display order."""
+        return self.store.list_pipelines(object_type)["results"]
 
     def inject_fault(
         self,
@@ -536,7 +558,23 @@ class Emulator:
             if method != "GET":
                 raise self._method_not_allowed(method, path)
             return 200, store.get_property(unquote(match["type"]), unquote(match["name"]))
+        match = _PIPELINES_RE.match(path) or _STAGES_RE.match(path)
+        if match:
+            return self._pipelines(method, path, match)
         raise ApiError(404, f"No route for {method} {path}", "OBJECT_NOT_FOUND")
+
+    def _pipelines(self, method: str, path: str, match: re.Match[str]) -> tuple[int, Any]:
+        if method != "GET":
+            raise self._method_not_allowed(method, path)
+        object_type = unquote(match["type"])
+        pipeline_id = unquote(match["pipeline"]) if match["pipeline"] else None
+        if pipeline_id is None:
+            return 200, self.store.list_pipelines(object_type)
+        if match.re is _PIPELINES_RE:
+            return 200, self.store.get_pipeline(object_type, pipeline_id)
+        if match["stage"]:
+            return 200, self.store.get_stage(object_type, pipeline_id, unquote(match["stage"]))
+        return 200, self.store.list_stages(object_type, pipeline_id)
 
     @staticmethod
     def _method_not_allowed(method: str, path: str) -> ApiError:

@@ -21,12 +21,14 @@ from typing import Any
 
 from .batches import batch_inputs, batch_response, id_of, properties_of
 from .errors import ApiError, standard_error, validation_error
+from .pipelines import PIPELINE_PROPERTIES, check_stage, default_pipelines, make_pipeline, ordered, property_options
 from .properties import (
     canonical_object_type,
     complete_definition,
     created_properties,
     default_definitions,
     default_read_properties,
+    make_options,
     modified_properties,
     now_iso,
     singular,
@@ -57,12 +59,15 @@ class Store:
         self._lock = threading.RLock()
         self._data_file = Path(data_file) if data_file else None
         self._disk_signature: tuple[int, int, int] | None = None
-        self._definitions: dict[str, dict[str, dict[str, Any]]] = default_definitions()
+        self._definitions: dict[str, dict[str, dict[str, Any]]] = {}
         self._custom_definitions: dict[str, dict[str, dict[str, Any]]] = {}
+        self._pipelines: dict[str, dict[str, dict[str, Any]]] = {}
+        self._custom_pipelines: dict[str, dict[str, dict[str, Any]]] = {}
         self._records: dict[str, dict[str, dict[str, Any]]] = {}
         self._next_id = 1
         self._unique: dict[str, dict[str, dict[str, str]]] = {}
         with self._lock:
+            self._rebuild()
             self._load_if_changed()
             self._reindex_all()
 
@@ -115,12 +120,30 @@ class Store:
         self._records = data.get("records") or {}
         self._next_id = int(data.get("nextId") or 1)
         self._custom_definitions = data.get("customProperties") or {}
+        self._custom_pipelines = data.get("pipelines") or {}
+        self._rebuild()
+        self._disk_signature = signature
+        self._reindex_all()
+
+    def _rebuild(self) -> None:
+        """Derive the definitions and pipelines from the defaults and what was added."""
         self._definitions = default_definitions()
         for object_type, defs in self._custom_definitions.items():
             target = self._definitions.setdefault(object_type, system_definitions(object_type))
             target.update(copy.deepcopy(defs))
-        self._disk_signature = signature
-        self._reindex_all()
+        self._pipelines = default_pipelines()
+        for object_type, added in self._custom_pipelines.items():
+            self._pipelines.setdefault(object_type, {}).update(copy.deepcopy(added))
+        for object_type in PIPELINE_PROPERTIES:
+            self._sync_pipeline_options(object_type)
+
+    def _sync_pipeline_options(self, object_type: str) -> None:
+        """The pipeline and stage properties offer every pipeline and stage id as an option."""
+        defs = self._definitions.get(object_type, {})
+        pipeline_options, stage_options = property_options(self._pipelines.get(object_type, {}))
+        for name, pairs in zip(PIPELINE_PROPERTIES[object_type], (pipeline_options, stage_options), strict=True):
+            if name in defs:
+                defs[name]["options"] = make_options(pairs)
 
     def _save(self) -> None:
         if self._data_file is None:
@@ -130,6 +153,7 @@ class Store:
             "nextId": self._next_id,
             "records": self._records,
             "customProperties": self._custom_definitions,
+            "pipelines": self._custom_pipelines,
         }
         directory = self._data_file.parent
         directory.mkdir(parents=True, exist_ok=True)
@@ -259,6 +283,11 @@ class Store:
                 claims[key] = owner_key
         return conflicts
 
+    def _write_errors(self, object_type: str, rid: str | None, changes: dict[str, str]) -> list[dict[str, Any]]:
+        """Checks of one write that need the record (``rid``; None for a new one) beside the values."""
+        current = self._records[object_type][rid]["properties"] if rid is not None else None
+        return check_stage(object_type, self._pipelines.get(object_type, {}), current, changes)
+
     def _new_record(self, object_type: str, now: str) -> dict[str, Any]:
         rid = str(self._next_id)
         self._next_id += 1
@@ -352,6 +381,9 @@ class Store:
                 (self._lookup(t, p, v), changes)
                 for (p, v, _, _), changes in zip(parsed, all_changes, strict=True)
             ]
+            problems = [e for rid, changes in plan for e in self._write_errors(t, rid, changes)]
+            if problems:
+                raise validation_error(validation_message(problems))
             conflicts = self._conflicts(t, plan)
             if conflicts:
                 raise ApiError(409, conflicts[min(conflicts)], "CONFLICT")
@@ -385,6 +417,9 @@ class Store:
             ) == len(traces)
 
             validated = [validate_properties(defs, props) for props, _ in parsed]
+            for changes, errs in validated:
+                if not errs:
+                    errs += self._write_errors(t, None, changes)
             errors: list[tuple[int, dict[str, Any]]] = []
             if not trace_mode:
                 problems = [e for _, errs in validated for e in errs]
@@ -455,6 +490,9 @@ class Store:
                 else:
                     targets.append((i, rid))
                     plan.append((rid, changes))
+            problems = [e for rid, changes in plan for e in self._write_errors(t, rid, changes)]
+            if problems:
+                raise validation_error(validation_message(problems))
             conflicts = self._conflicts(t, plan)
             if conflicts:
                 raise ApiError(409, conflicts[min(conflicts)], "CONFLICT")
@@ -606,7 +644,62 @@ class Store:
         except ValueError as exc:
             raise validation_error(str(exc)) from None
 
+    # ------------------------------------------------------------------ pipelines endpoints
+    def _pipelines_of(self, object_type: str) -> tuple[str, dict[str, dict[str, Any]]]:
+        t = self._require_type(object_type)
+        if t not in PIPELINE_PROPERTIES:
+            raise validation_error(f"Object type {object_type} does not support pipelines")
+        return t, self._pipelines.get(t, {})
+
+    def list_pipelines(self, object_type: str) -> dict[str, Any]:
+        with self._reading():
+            _, pipelines = self._pipelines_of(object_type)
+            return {"results": copy.deepcopy(ordered(pipelines))}
+
+    def get_pipeline(self, object_type: str, pipeline_id: str) -> dict[str, Any]:
+        with self._reading():
+            _, pipelines = self._pipelines_of(object_type)
+            pipeline = pipelines.get(pipeline_id)
+            if pipeline is None:
+                raise ApiError(404, f"Unable to find pipeline {pipeline_id}", "OBJECT_NOT_FOUND",
+                               context={"pipelineId": [pipeline_id]})
+            return copy.deepcopy(pipeline)
+
+    def list_stages(self, object_type: str, pipeline_id: str) -> dict[str, Any]:
+        return {"results": self.get_pipeline(object_type, pipeline_id)["stages"]}
+
+    def get_stage(self, object_type: str, pipeline_id: str, stage_id: str) -> dict[str, Any]:
+        for stage in self.get_pipeline(object_type, pipeline_id)["stages"]:
+            if stage["id"] == stage_id:
+                return stage
+        raise ApiError(404, f"Unable to find stage {stage_id} in pipeline {pipeline_id}", "OBJECT_NOT_FOUND",
+                       context={"stageId": [stage_id]})
+
     # ------------------------------------------------------------------ Python API
+    def add_pipeline(
+        self,
+        object_type: str,
+        pipeline_id: str,
+        label: str,
+        stages: list[Any],
+        display_order: int | None = None,
+    ) -> dict[str, Any]:
+        """Add (or replace) a deal or ticket pipeline; its ids become options of the pipeline properties."""
+        with self._writing():
+            t = self._require_type(object_type)
+            existing = self._pipelines.get(t, {})
+            if display_order is None:
+                display_order = existing[pipeline_id]["displayOrder"] if pipeline_id in existing else len(existing)
+            pipeline = make_pipeline(t, pipeline_id, label, stages, display_order)
+            taken = {s["id"]: p["id"] for p in existing.values() if p["id"] != pipeline_id for s in p["stages"]}
+            for stage in pipeline["stages"]:
+                if stage["id"] in taken:
+                    raise ValueError(f"stage id {stage['id']} is already a stage of pipeline {taken[stage['id']]}")
+            self._custom_pipelines.setdefault(t, {})[pipeline_id] = copy.deepcopy(pipeline)
+            self._pipelines.setdefault(t, {})[pipeline_id] = pipeline
+            self._sync_pipeline_options(t)
+            return copy.deepcopy(pipeline)
+
     def add_property(self, object_type: str, definition: dict[str, Any]) -> dict[str, Any]:
         t = canonical_object_type(object_type)
         full = complete_definition(t, definition)
