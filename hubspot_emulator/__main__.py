@@ -6,6 +6,7 @@ import argparse
 import signal
 import threading
 
+from .schemas import DEFAULT_PORTAL_ID
 from .server import Emulator
 
 
@@ -19,6 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window-seconds", type=float, default=10.0,
                         help="length of the rolling window (HubSpot's is 10 s; default 10)")
     parser.add_argument("--daily-limit", type=int, default=None, help="enforce a daily limit")
+    parser.add_argument("--portal-id", type=int, default=DEFAULT_PORTAL_ID,
+                        help=f"portal id in custom objects' fully qualified names (default {DEFAULT_PORTAL_ID})")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     args = parser.parse_args(argv)
 
@@ -30,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         daily_limit=args.daily_limit,
         window_seconds=args.window_seconds,
         host=args.host,
+        portal_id=args.portal_id,
     )
     emulator.verbose = args.verbose
     stopping = threading.Event()

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .errors import ApiError, error_body
+from .schemas import DEFAULT_PORTAL_ID
 from .store import Store
 
 WINDOW_SECONDS = 10.0
@@ -36,6 +37,8 @@ _OBJECT_RE = re.compile(r"^/crm/v3/objects/(?P<type>[^/]+)/(?P<id>[^/]+)$")
 _PROPERTIES_RE = re.compile(r"^/crm/v3/properties/(?P<type>[^/]+)$")
 _PROPERTY_RE = re.compile(r"^/crm/v3/properties/(?P<type>[^/]+)/(?P<name>[^/]+)$")
 _PIPELINES_RE = re.compile(r"^/crm/v3/pipelines/(?P<type>[^/]+)(?:/(?P<pipeline>[^/]+))?$")
+# The SDK calls /crm-object-schemas/v3/schemas; HubSpot's documentation shows /crm/v3/schemas.
+_SCHEMAS_RE = re.compile(r"^/(?:crm/v3|crm-object-schemas/v3)/schemas(?:/(?P<type>[^/]+))?$")
 _STAGES_RE = re.compile(r"^/crm/v3/pipelines/(?P<type>[^/]+)/(?P<pipeline>[^/]+)/stages(?:/(?P<stage>[^/]+))?$")
 
 Response = tuple[int, Any, dict[str, str]]
@@ -203,6 +206,7 @@ class Emulator:
         daily_limit: int | None = None,
         host: str = "127.0.0.1",
         window_seconds: float = WINDOW_SECONDS,
+        portal_id: int = DEFAULT_PORTAL_ID,
     ) -> None:
         self.token = token
         self.host = host
@@ -213,7 +217,8 @@ class Emulator:
         self.window_seconds = window_seconds  # HubSpot's is 10 s; benchmarks use a shorter one
         self.accepted: list[float] = []  # clock time of every request the rate limit let through
         self.verbose = False
-        self.store = Store(data_file)
+        self.portal_id = portal_id  # in custom objects' fully qualified names: p<portal_id>_<name>
+        self.store = Store(data_file, portal_id=portal_id)
         self._meta_lock = threading.Lock()
         self._faults: list[_Fault] = []
         self._calls: list[tuple[str, str, int]] = []
@@ -279,6 +284,30 @@ class Emulator:
     def add_property(self, object_type: str, definition: dict[str, Any]) -> dict[str, Any]:
         """Add (or replace) a property definition; missing fields get HubSpot's defaults."""
         return self.store.add_property(object_type, definition)
+
+    def add_schema(
+        self,
+        name: str,
+        properties: list[Any] | None = None,
+        required: list[str] | None = None,
+        primary_display: str | None = None,
+        unique: list[str] | None = None,
+        labels: dict[str, str] | None = None,
+        searchable: list[str] | None = None,
+        associated_objects: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """Create the custom object ``name``; returns its schema as ``GET /crm/v3/schemas`` shows it.
+
+        ``properties`` are names (string properties) or definitions as for ``add_property``;
+        ``required``, ``unique`` (``hasUniqueValue``), ``searchable`` and ``primary_display`` name
+        some of them. The object is then known as ``2-<n>``, ``p<portal_id>_<name>`` and
+        ``p_<name>``. ``associated_objects`` (default: contacts, companies, deals, tickets) get
+        a default association type each way. ``ValueError`` for a bad or taken name.
+        """
+        return self.store.add_schema(
+            name, properties=properties, required=required, primary_display=primary_display, unique=unique,
+            labels=labels, searchable=searchable, associated_objects=associated_objects,
+        )
 
     def add_pipeline(
         self,
@@ -444,7 +473,7 @@ class Emulator:
         fault = self._take_fault(raw_path)
         if fault is not None:
             return fault.status, fault.body, {**self._rate_headers(), **fault.headers}
-        if not path.startswith("/crm/"):
+        if not path.startswith(("/crm/", "/crm-object-schemas/")):
             return 404, error_body(f"No route for {method} {path}", "OBJECT_NOT_FOUND"), self._rate_headers()
         denied = self._authorized(headers)
         if denied is not None:
@@ -558,6 +587,15 @@ class Emulator:
             if method != "GET":
                 raise self._method_not_allowed(method, path)
             return 200, store.get_property(unquote(match["type"]), unquote(match["name"]))
+        match = _SCHEMAS_RE.match(path)
+        if match:
+            if match["type"] is None and method == "GET":
+                return 200, store.list_schemas(archived=self._flag(query, "archived"))
+            if match["type"] is None and method == "POST":
+                return 201, store.create_schema(self._json(raw))
+            if match["type"] is not None and method == "GET":
+                return 200, store.get_schema(unquote(match["type"]))
+            raise self._method_not_allowed(method, path)
         match = _PIPELINES_RE.match(path) or _STAGES_RE.match(path)
         if match:
             return self._pipelines(method, path, match)

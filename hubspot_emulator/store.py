@@ -35,6 +35,16 @@ from .properties import (
     system_definitions,
     system_properties,
 )
+from .schemas import (
+    DEFAULT_PORTAL_ID,
+    check_name,
+    fully_qualified_name,
+    make_schema,
+    name_of_key,
+    object_type_id,
+    schema_key,
+    schema_view,
+)
 from .validation import is_multi_select, validate_properties, validate_value, validation_message
 
 try:  # pragma: no cover - platform dependent
@@ -55,9 +65,13 @@ def _not_found_message(object_type: str) -> str:
 class Store:
     """Thread-safe in-memory (optionally file-backed) HubSpot portal."""
 
-    def __init__(self, data_file: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, data_file: str | os.PathLike[str] | None = None, portal_id: int = DEFAULT_PORTAL_ID) -> None:
         self._lock = threading.RLock()
         self._data_file = Path(data_file) if data_file else None
+        self.portal_id = portal_id
+        self._schemas: dict[str, dict[str, Any]] = {}  # custom objects by key (p_<name>)
+        self._next_schema_number = 1
+        self._aliases: dict[str, str] = {}  # 2-<n>, p<portal>_<name> and p_<name> -> key
         self._disk_signature: tuple[int, int, int] | None = None
         self._definitions: dict[str, dict[str, dict[str, Any]]] = {}
         self._custom_definitions: dict[str, dict[str, dict[str, Any]]] = {}
@@ -121,13 +135,24 @@ class Store:
         self._next_id = int(data.get("nextId") or 1)
         self._custom_definitions = data.get("customProperties") or {}
         self._custom_pipelines = data.get("pipelines") or {}
+        self._schemas = data.get("schemas") or {}
+        self._next_schema_number = int(data.get("nextSchemaNumber") or 1)
         self._rebuild()
         self._disk_signature = signature
         self._reindex_all()
 
     def _rebuild(self) -> None:
-        """Derive the definitions and pipelines from the defaults and what was added."""
+        """Derive the definitions, custom object names and pipelines from the defaults and what was added."""
+        for key in self._custom_definitions:
+            name = name_of_key(key)
+            if key not in self._schemas and name is not None:  # a data file from before schemas
+                self._register_schema(name, [], primary_display="hs_object_id")
         self._definitions = default_definitions()
+        self._aliases = {}
+        for key, schema in self._schemas.items():
+            self._definitions[key] = system_definitions(key)
+            for alias in (key, object_type_id(schema), fully_qualified_name(schema, self.portal_id)):
+                self._aliases[alias] = key
         for object_type, defs in self._custom_definitions.items():
             target = self._definitions.setdefault(object_type, system_definitions(object_type))
             target.update(copy.deepcopy(defs))
@@ -154,6 +179,8 @@ class Store:
             "records": self._records,
             "customProperties": self._custom_definitions,
             "pipelines": self._custom_pipelines,
+            "schemas": self._schemas,
+            "nextSchemaNumber": self._next_schema_number,
         }
         directory = self._data_file.parent
         directory.mkdir(parents=True, exist_ok=True)
@@ -196,8 +223,15 @@ class Store:
                     values.setdefault(self._norm(prop, value), rid)
         self._unique[object_type] = index
 
-    def _require_type(self, object_type: str) -> str:
+    def _canonical(self, object_type: str) -> str:
+        """The store's key of a type: ``contacts`` for ``0-1``, ``p_cars`` for ``2-1`` or ``p12345678_cars``."""
         canonical = canonical_object_type(object_type)
+        if canonical in self._definitions:
+            return canonical
+        return self._aliases.get(object_type, object_type)
+
+    def _require_type(self, object_type: str) -> str:
+        canonical = self._canonical(object_type)
         if canonical not in self._definitions:
             raise ApiError(404, f"Unable to infer object type from: {object_type}", "OBJECT_NOT_FOUND")
         return canonical
@@ -287,6 +321,14 @@ class Store:
         """Checks of one write that need the record (``rid``; None for a new one) beside the values."""
         current = self._records[object_type][rid]["properties"] if rid is not None else None
         return check_stage(object_type, self._pipelines.get(object_type, {}), current, changes)
+
+    def _missing_required(self, object_type: str, changes: dict[str, str]) -> list[str]:
+        """The required properties of a custom object that a new record's values leave empty."""
+        schema = self._schemas.get(object_type)
+        return [n for n in schema["requiredProperties"] if not changes.get(n)] if schema else []
+
+    def _required_message(self, object_type: str) -> str:
+        return f"Error creating {self._schemas[object_type]['name'].upper()}. Some required properties were not set."
 
     def _new_record(self, object_type: str, now: str) -> dict[str, Any]:
         rid = str(self._next_id)
@@ -384,6 +426,10 @@ class Store:
             problems = [e for rid, changes in plan for e in self._write_errors(t, rid, changes)]
             if problems:
                 raise validation_error(validation_message(problems))
+            for rid, changes in plan:
+                absent = self._missing_required(t, changes) if rid is None else []
+                if absent:
+                    raise validation_error(self._required_message(t), context={"properties": absent})
             conflicts = self._conflicts(t, plan)
             if conflicts:
                 raise ApiError(409, conflicts[min(conflicts)], "CONFLICT")
@@ -421,10 +467,14 @@ class Store:
                 if not errs:
                     errs += self._write_errors(t, None, changes)
             errors: list[tuple[int, dict[str, Any]]] = []
+            missing = [self._missing_required(t, changes) for changes, _ in validated]
             if not trace_mode:
                 problems = [e for _, errs in validated for e in errs]
                 if problems:
                     raise validation_error(validation_message(problems))
+                for absent in missing:
+                    if absent:
+                        raise validation_error(self._required_message(t), context={"properties": absent})
                 conflicts = self._conflicts(t, [(None, changes) for changes, _ in validated])
                 if conflicts:
                     raise ApiError(409, conflicts[min(conflicts)], "CONFLICT")
@@ -437,6 +487,9 @@ class Store:
                         errors.append(
                             (i, standard_error("VALIDATION_ERROR", validation_message(errs), context))
                         )
+                    elif missing[i]:
+                        context = {"objectWriteTraceId": [traces[i]], "properties": missing[i]}
+                        errors.append((i, standard_error("VALIDATION_ERROR", self._required_message(t), context)))
                     else:
                         candidates.append(i)
                 conflicts = self._conflicts(t, [(None, validated[i][0]) for i in candidates])
@@ -675,7 +728,120 @@ class Store:
         raise ApiError(404, f"Unable to find stage {stage_id} in pipeline {pipeline_id}", "OBJECT_NOT_FOUND",
                        context={"stageId": [stage_id]})
 
+    # ------------------------------------------------------------------ schemas endpoints
+    def _schema_view(self, key: str) -> dict[str, Any]:
+        return schema_view(self._schemas[key], self.portal_id, list(self._definitions[key].values()),
+                           self._schema_associations(key))
+
+    def _schema_associations(self, key: str) -> list[dict[str, Any]]:
+        return []
+
+    def list_schemas(self, archived: bool = False) -> dict[str, Any]:
+        with self._reading():
+            keys = sorted(self._schemas, key=lambda k: int(self._schemas[k]["id"]))
+            return {"results": [self._schema_view(k) for k in keys if bool(self._schemas[k]["archived"]) == archived]}
+
+    def get_schema(self, object_type: str) -> dict[str, Any]:
+        with self._reading():
+            key = self._aliases.get(object_type)
+            if key is None:
+                raise ApiError(404, f"Unable to find object type {object_type}", "OBJECT_NOT_FOUND",
+                               context={"objectType": [object_type]})
+            return self._schema_view(key)
+
+    def create_schema(self, body: Any) -> dict[str, Any]:
+        """``POST /crm/v3/schemas`` with an ``ObjectSchemaEgg``."""
+        if not isinstance(body, dict):
+            raise validation_error("Invalid input JSON: the request body must be a JSON object")
+        missing = [f for f in ("name", "labels", "requiredProperties", "properties") if body.get(f) is None]
+        if missing:
+            raise validation_error(f"Invalid input JSON: Some required fields were not set: [{', '.join(missing)}]")
+        name = body["name"]
+        with self._reading():
+            if isinstance(name, str) and schema_key(name) in self._schemas:
+                raise ApiError(409, f"Object type with name {name} already exists", "CONFLICT")
+        properties = body["properties"] if isinstance(body["properties"], list) else []
+        try:
+            return self.add_schema(
+                name,
+                properties=properties,
+                required=body["requiredProperties"],
+                primary_display=body.get("primaryDisplayProperty"),
+                unique=[p["name"] for p in properties if isinstance(p, dict) and p.get("hasUniqueValue")],
+                labels=body["labels"],
+                searchable=body.get("searchableProperties"),
+                secondary=body.get("secondaryDisplayProperties"),
+                description=body.get("description"),
+                associated_objects=body.get("associatedObjects"),
+            )
+        except ValueError as exc:
+            raise validation_error(str(exc)) from None
+
     # ------------------------------------------------------------------ Python API
+    def _register_schema(self, name: str, required: list[str], **fields: Any) -> str:
+        """Record a new custom object's schema (definitions come from ``_rebuild``); returns its key."""
+        number = self._next_schema_number
+        self._next_schema_number += 1
+        self._schemas[schema_key(name)] = make_schema(
+            name,
+            number,
+            labels=fields.get("labels"),
+            required=required,
+            primary_display=fields["primary_display"],
+            searchable=fields.get("searchable") or [],
+            secondary=fields.get("secondary") or [],
+            description=fields.get("description"),
+            created=now_iso(),
+        )
+        return schema_key(name)
+
+    def add_schema(
+        self,
+        name: str,
+        properties: list[Any] | None = None,
+        required: list[str] | None = None,
+        primary_display: str | None = None,
+        unique: list[str] | None = None,
+        labels: dict[str, str] | None = None,
+        searchable: list[str] | None = None,
+        secondary: list[str] | None = None,
+        description: str | None = None,
+        associated_objects: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """Create a custom object; returns its schema as ``GET /crm/v3/schemas/{objectType}`` shows it."""
+        name = check_name(name)
+        key = schema_key(name)
+        definitions = []
+        for prop in properties or []:
+            definition = {"name": prop, "type": "string"} if isinstance(prop, str) else dict(prop)
+            if definition.get("name") in (unique or []):
+                definition["hasUniqueValue"] = True
+            definitions.append(complete_definition(key, definition))
+        names = [d["name"] for d in definitions]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate property names in {names}")
+        required = list(required or [])
+        for field, wanted in (("required", required), ("unique", unique or []), ("searchable", searchable or []),
+                              ("secondary", secondary or [])):
+            unknown = [n for n in wanted if n not in names]
+            if unknown:
+                raise ValueError(f"{field} names properties the schema does not define: {unknown}")
+        primary = primary_display or (required[0] if required else names[0] if names else "hs_object_id")
+        if primary not in names and primary != "hs_object_id":
+            raise ValueError(f"primary_display {primary!r} is not a property of the schema")
+        with self._writing():
+            if key in self._schemas:
+                raise ValueError(f"a custom object named {name!r} already exists")
+            self._register_schema(
+                name, required, primary_display=primary, labels=labels,
+                searchable=searchable if searchable is not None else [primary],
+                secondary=secondary, description=description,
+            )
+            self._custom_definitions[key] = {d["name"]: copy.deepcopy(d) for d in definitions}
+            self._rebuild()
+            self._reindex(key)
+            return self._schema_view(key)
+
     def add_pipeline(
         self,
         object_type: str,
@@ -701,10 +867,19 @@ class Store:
             return copy.deepcopy(pipeline)
 
     def add_property(self, object_type: str, definition: dict[str, Any]) -> dict[str, Any]:
-        t = canonical_object_type(object_type)
-        full = complete_definition(t, definition)
         with self._writing():
-            self._definitions.setdefault(t, system_definitions(t))[full["name"]] = full
+            t = self._canonical(object_type)
+            full = complete_definition(t, definition)
+            if t not in self._definitions:
+                name = name_of_key(t)
+                if name is None:
+                    raise ValueError(
+                        f"unknown object type {object_type!r}: add a custom object with add_schema(), "
+                        "or name it p_<name> to create one"
+                    )
+                self._register_schema(name, [], primary_display="hs_object_id")
+                self._rebuild()
+            self._definitions[t][full["name"]] = full
             if t not in self._custom_definitions:
                 self._custom_definitions[t] = {}
             self._custom_definitions[t][full["name"]] = copy.deepcopy(full)
@@ -713,13 +888,13 @@ class Store:
 
     def records(self, object_type: str) -> list[dict[str, Any]]:
         with self._reading():
-            t = canonical_object_type(object_type)
+            t = self._canonical(object_type)
             recs = [r for r in self._records.get(t, {}).values() if not r.get("archived")]
             return copy.deepcopy(sorted(recs, key=lambda r: int(r["id"])))
 
     def get_record(self, object_type: str, record_id: str, include_archived: bool = False) -> dict | None:
         with self._reading():
-            rec = self._records.get(canonical_object_type(object_type), {}).get(str(record_id))
+            rec = self._records.get(self._canonical(object_type), {}).get(str(record_id))
             if rec is None or (rec.get("archived") and not include_archived):
                 return None
             return copy.deepcopy(rec)
