@@ -39,6 +39,28 @@ _PROPERTY_RE = re.compile(r"^/crm/v3/properties/(?P<type>[^/]+)/(?P<name>[^/]+)$
 _PIPELINES_RE = re.compile(r"^/crm/v3/pipelines/(?P<type>[^/]+)(?:/(?P<pipeline>[^/]+))?$")
 # The SDK calls /crm-object-schemas/v3/schemas; HubSpot's documentation shows /crm/v3/schemas.
 _SCHEMAS_RE = re.compile(r"^/(?:crm/v3|crm-object-schemas/v3)/schemas(?:/(?P<type>[^/]+))?$")
+_ASSOCIATIONS_RE = re.compile(
+    r"^/crm/v4/associations/(?P<from>[^/]+)/(?P<to>[^/]+)/"
+    r"(?P<action>batch/create|batch/associate/default|batch/read|batch/archive|batch/labels/archive|labels)$"
+)
+_ASSOCIATION_ACTIONS = {
+    ("POST", "batch/create"): "create",
+    ("POST", "batch/associate/default"): "default",
+    ("POST", "batch/read"): "read",
+    ("POST", "batch/archive"): "archive",
+    ("POST", "batch/labels/archive"): "archive_labels",
+    ("GET", "labels"): "labels",
+    ("POST", "labels"): "create_label",
+}
+# What a call is about, by path prefix: benchmarks count association calls apart from object calls.
+_CALL_KINDS = (
+    ("/crm/v4/associations/", "associations"),
+    ("/crm/v3/objects/", "objects"),
+    ("/crm/v3/properties/", "properties"),
+    ("/crm/v3/pipelines/", "pipelines"),
+    ("/crm/v3/schemas", "schemas"),
+    ("/crm-object-schemas/", "schemas"),
+)
 _STAGES_RE = re.compile(r"^/crm/v3/pipelines/(?P<type>[^/]+)/(?P<pipeline>[^/]+)/stages(?:/(?P<stage>[^/]+))?$")
 
 Response = tuple[int, Any, dict[str, str]]
@@ -309,6 +331,25 @@ class Emulator:
             labels=labels, searchable=searchable, associated_objects=associated_objects,
         )
 
+    def add_association_label(
+        self, from_type: str, to_type: str, label: str, type_id: int | None = None, inverse_label: str | None = None
+    ) -> dict[str, Any]:
+        """Add a USER_DEFINED association label from ``from_type`` to ``to_type``.
+
+        Returns ``{"category", "typeId", "label"}``. Without ``type_id`` the emulator numbers it
+        (from 1000 up). Without ``inverse_label`` the same type id and label serve both directions;
+        with one, the other direction gets its own id and that label.
+        """
+        return self.store.add_association_label(from_type, to_type, label, type_id, inverse_label)
+
+    def associate(self, from_type: str, from_id: str, to_type: str, to_id: str, type_id: int | None = None) -> None:
+        """Associate two existing records (the pair's default type unless ``type_id``), both directions."""
+        self.store.associate(from_type, from_id, to_type, to_id, type_id)
+
+    def associations(self, from_type: str, to_type: str) -> list[tuple[str, str, int]]:
+        """``(from id, to id, type id)`` of every association seen from ``from_type``, sorted."""
+        return self.store.associations(from_type, to_type)
+
     def add_pipeline(
         self,
         object_type: str,
@@ -410,16 +451,29 @@ class Emulator:
             self._daily_count += 1
             return None
 
+    @staticmethod
+    def call_kind(path: str) -> str:
+        """``associations``, ``objects``, ``properties``, ``pipelines``, ``schemas`` or ``other``."""
+        return next((kind for prefix, kind in _CALL_KINDS if path.startswith(prefix)), "other")
+
+    def calls_of(self, kind: str) -> list[tuple[str, str, int]]:
+        """The recorded calls of one kind (see ``call_kind``), e.g. ``calls_of("associations")``."""
+        return [call for call in self.calls if self.call_kind(call[1]) == kind]
+
     def stats(self, object_type: str = "contacts") -> dict[str, Any]:
-        """Calls by status, the most requests let through in any window, and the records of
-        ``object_type`` (how many, and how many share an email with another)."""
+        """Calls by status and by kind (``{kind: {status: n}}``), the most requests let through in
+        any window, and the records of ``object_type`` (how many, and how many share an email)."""
         by_status: dict[str, int] = {}
-        for _, _, status in self.calls:
+        by_kind: dict[str, dict[str, int]] = {}
+        for _, path, status in self.calls:
             by_status[str(status)] = by_status.get(str(status), 0) + 1
+            kind = by_kind.setdefault(self.call_kind(path), {})
+            kind[str(status)] = kind.get(str(status), 0) + 1
         emails = [str(r.get("properties", {}).get("email") or "") for r in self.records(object_type)]
         with self._meta_lock:
             span = self.accepted[-1] - self.accepted[0] if len(self.accepted) > 1 else 0.0
-        return {"calls_by_status": by_status, "most_in_any_window": self.most_in_any_window(),
+        return {"calls_by_status": by_status, "calls_by_kind": by_kind,
+                "most_in_any_window": self.most_in_any_window(),
                 "accepted_span_seconds": span,
                 "window_seconds": self.window_seconds, "limit": self.rate_limit_per_10s,
                 "records": len(emails), "duplicate_emails": len(emails) - len(set(emails))}
@@ -587,6 +641,13 @@ class Emulator:
             if method != "GET":
                 raise self._method_not_allowed(method, path)
             return 200, store.get_property(unquote(match["type"]), unquote(match["name"]))
+        match = _ASSOCIATIONS_RE.match(path)
+        if match:
+            action = _ASSOCIATION_ACTIONS.get((method, match["action"]))
+            if action is None:
+                raise self._method_not_allowed(method, path)
+            body = self._json(raw) if method == "POST" else None
+            return store.association_call(action, unquote(match["from"]), unquote(match["to"]), body)
         match = _SCHEMAS_RE.match(path)
         if match:
             if match["type"] is None and method == "GET":

@@ -19,10 +19,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .associations import FIRST_EMULATOR_TYPE_ID, Associations, AssociationTypes, Links, type_specs
 from .batches import batch_inputs, batch_response, id_of, properties_of
 from .errors import ApiError, standard_error, validation_error
 from .pipelines import PIPELINE_PROPERTIES, check_stage, default_pipelines, make_pipeline, ordered, property_options
 from .properties import (
+    OBJECT_TYPE_IDS,
+    STANDARD_OBJECT_TYPES,
     canonical_object_type,
     complete_definition,
     created_properties,
@@ -72,6 +75,7 @@ class Store:
         self._schemas: dict[str, dict[str, Any]] = {}  # custom objects by key (p_<name>)
         self._next_schema_number = 1
         self._aliases: dict[str, str] = {}  # 2-<n>, p<portal>_<name> and p_<name> -> key
+        self._associations = Associations()
         self._disk_signature: tuple[int, int, int] | None = None
         self._definitions: dict[str, dict[str, dict[str, Any]]] = {}
         self._custom_definitions: dict[str, dict[str, dict[str, Any]]] = {}
@@ -137,6 +141,10 @@ class Store:
         self._custom_pipelines = data.get("pipelines") or {}
         self._schemas = data.get("schemas") or {}
         self._next_schema_number = int(data.get("nextSchemaNumber") or 1)
+        self._associations = Associations(
+            AssociationTypes(data.get("associationTypes"), int(data.get("nextAssociationTypeId") or FIRST_EMULATOR_TYPE_ID)),
+            Links(data.get("associations")),
+        )
         self._rebuild()
         self._disk_signature = signature
         self._reindex_all()
@@ -181,6 +189,9 @@ class Store:
             "pipelines": self._custom_pipelines,
             "schemas": self._schemas,
             "nextSchemaNumber": self._next_schema_number,
+            "associationTypes": self._associations.types.added,
+            "nextAssociationTypeId": self._associations.types.next_type_id,
+            "associations": self._associations.links.saved(),
         }
         directory = self._data_file.parent
         directory.mkdir(parents=True, exist_ok=True)
@@ -322,6 +333,34 @@ class Store:
         current = self._records[object_type][rid]["properties"] if rid is not None else None
         return check_stage(object_type, self._pipelines.get(object_type, {}), current, changes)
 
+    def _create_associations(self, object_type: str, items: Any) -> list[tuple[str, str, dict[str, Any]]]:
+        """``(to type, to id, type spec)`` of a create input's ``associations``; 400 for a type id
+        that associates ``object_type`` with nothing (the type id alone names the other object)."""
+        if items is None:
+            return []
+        if not isinstance(items, list) or not all(isinstance(a, dict) for a in items):
+            raise validation_error("Invalid input JSON: 'associations' must be an array of objects")
+        types = self._associations.types
+        found = []
+        for item in items:
+            to_id = id_of(item.get("to"))
+            for category, type_id in type_specs(item):
+                to_type = types.find_target(object_type, type_id, category)
+                spec = types.get(object_type, to_type, type_id) if to_type is not None else None
+                if to_type is None or spec is None:
+                    raise validation_error(
+                        f"associationTypeId {type_id} ({category}) is not a valid association type from {object_type}",
+                        context={"associationTypeId": [str(type_id)]},
+                    )
+                found.append((to_type, to_id, spec))
+        return found
+
+    def _absent_targets(self, targets: list[tuple[str, str, dict[str, Any]]]) -> str | None:
+        for to_type, to_id, _ in targets:
+            if not self.exists(to_type, to_id):
+                return f"Could not associate: no {self.singular(to_type)} with id {to_id} exists."
+        return None
+
     def _missing_required(self, object_type: str, changes: dict[str, str]) -> list[str]:
         """The required properties of a custom object that a new record's values leave empty."""
         schema = self._schemas.get(object_type)
@@ -452,10 +491,9 @@ class Store:
             t = self._require_type(object_type)
             defs = self._definitions[t]
             parsed = []
+            links: list[list[tuple[str, str, dict[str, Any]]]] = []
             for item in inputs:
-                associations = item.get("associations")
-                if associations is not None and not isinstance(associations, list):
-                    raise validation_error("Invalid input JSON: 'associations' must be an array")
+                links.append(self._create_associations(t, item.get("associations")))
                 parsed.append((properties_of(item), item.get("objectWriteTraceId")))
             traces = [trace for _, trace in parsed]
             trace_mode = bool(traces) and all(isinstance(tr, str) and tr for tr in traces) and len(
@@ -468,6 +506,7 @@ class Store:
                     errs += self._write_errors(t, None, changes)
             errors: list[tuple[int, dict[str, Any]]] = []
             missing = [self._missing_required(t, changes) for changes, _ in validated]
+            absent_targets = [self._absent_targets(targets) for targets in links]
             if not trace_mode:
                 problems = [e for _, errs in validated for e in errs]
                 if problems:
@@ -475,6 +514,9 @@ class Store:
                 for absent in missing:
                     if absent:
                         raise validation_error(self._required_message(t), context={"properties": absent})
+                for absent_target in absent_targets:
+                    if absent_target:
+                        raise validation_error(absent_target)
                 conflicts = self._conflicts(t, [(None, changes) for changes, _ in validated])
                 if conflicts:
                     raise ApiError(409, conflicts[min(conflicts)], "CONFLICT")
@@ -490,6 +532,9 @@ class Store:
                     elif missing[i]:
                         context = {"objectWriteTraceId": [traces[i]], "properties": missing[i]}
                         errors.append((i, standard_error("VALIDATION_ERROR", self._required_message(t), context)))
+                    elif absent_targets[i]:
+                        context = {"objectWriteTraceId": [traces[i]]}
+                        errors.append((i, standard_error("VALIDATION_ERROR", absent_targets[i], context)))
                     else:
                         candidates.append(i)
                 conflicts = self._conflicts(t, [(None, validated[i][0]) for i in candidates])
@@ -504,6 +549,8 @@ class Store:
             for i in valid:
                 rec = self._new_record(t, now)
                 out = self._public(rec, self._apply(t, rec, validated[i][0], now))
+                for to_type, to_id, spec in links[i]:
+                    self._associations.add(t, rec["id"], to_type, to_id, spec)
                 if traces[i]:
                     out["objectWriteTraceId"] = traces[i]
                 results.append(out)
@@ -610,6 +657,7 @@ class Store:
                 rec["archived"] = True
                 rec["archivedAt"] = now
                 rec["updatedAt"] = now
+                self._associations.links.drop_record(t, rec["id"])
                 for prop, values in index.items():
                     value = rec["properties"].get(prop)
                     if value and values.get(self._norm(prop, value)) == rec["id"]:
@@ -728,13 +776,87 @@ class Store:
         raise ApiError(404, f"Unable to find stage {stage_id} in pipeline {pipeline_id}", "OBJECT_NOT_FOUND",
                        context={"stageId": [stage_id]})
 
+    # ------------------------------------------------------------------ associations (v4)
+    def exists(self, object_type: str, object_id: str) -> bool:
+        """Whether a non-archived record of a canonical type has this id."""
+        rec = self._records.get(object_type, {}).get(object_id)
+        return rec is not None and not rec.get("archived")
+
+    def object_type_id(self, object_type: str) -> str:
+        """``0-1`` for contacts ..., ``2-<n>`` for a custom object (canonical type)."""
+        if object_type in self._schemas:
+            return object_type_id(self._schemas[object_type])
+        return OBJECT_TYPE_IDS[object_type]
+
+    def singular(self, object_type: str) -> str:
+        """``contact`` ..., a custom object's name (canonical type), as HubSpot's messages say it."""
+        if object_type in self._schemas:
+            return str(self._schemas[object_type]["name"])
+        return singular(object_type)
+
+    def association_call(self, action: str, from_type: str, to_type: str, body: Any = None) -> tuple[int, Any]:
+        """One v4 association endpoint: ``create``, ``default``, ``read``, ``archive``, ``archive_labels``,
+        ``labels`` (GET) or ``create_label`` (POST .../labels)."""
+        assoc = self._associations
+        if action in ("read", "labels"):
+            with self._reading():
+                f, t = self._require_type(from_type), self._require_type(to_type)
+                if action == "read":
+                    return assoc.batch_read(self, f, t, body)
+                return 200, assoc.list_labels(f, t)
+        with self._writing():
+            f, t = self._require_type(from_type), self._require_type(to_type)
+            if action == "create":
+                return assoc.batch_create(self, f, t, body)
+            if action == "default":
+                return assoc.associate_default(self, f, t, body)
+            if action == "archive":
+                return assoc.batch_archive(f, t, body)
+            if action == "archive_labels":
+                return assoc.archive_labels(f, t, body)
+            if action == "create_label":
+                return 200, assoc.create_label(f, t, body)
+        raise ValueError(f"unknown association action {action!r}")
+
+    def add_association_label(
+        self, from_type: str, to_type: str, label: str, type_id: int | None = None, inverse_label: str | None = None
+    ) -> dict[str, Any]:
+        with self._writing():
+            f, t = self._require_type(from_type), self._require_type(to_type)
+            return self._associations.types.define(f, t, label=label, inverse_label=inverse_label, type_id=type_id)
+
+    def associate(
+        self, from_type: str, from_id: str, to_type: str, to_id: str, type_id: int | None = None
+    ) -> None:
+        with self._writing():
+            f, t = self._require_type(from_type), self._require_type(to_type)
+            for object_type, object_id in ((f, from_id), (t, to_id)):
+                if not self.exists(object_type, object_id):
+                    raise ValueError(f"no {object_type} record {object_id}")
+            types = self._associations.types
+            spec = types.default(f, t) if type_id is None else types.get(f, t, type_id)
+            if spec is None:
+                raise ValueError(f"no association type {type_id} from {f} to {t}")
+            self._associations.add(f, from_id, t, to_id, spec)
+
+    def associations(self, from_type: str, to_type: str) -> list[tuple[str, str, int]]:
+        with self._reading():
+            return self._associations.links.triples(self._canonical(from_type), self._canonical(to_type))
+
     # ------------------------------------------------------------------ schemas endpoints
     def _schema_view(self, key: str) -> dict[str, Any]:
         return schema_view(self._schemas[key], self.portal_id, list(self._definitions[key].values()),
                            self._schema_associations(key))
 
     def _schema_associations(self, key: str) -> list[dict[str, Any]]:
-        return []
+        """The schema's ``associations``: its default association type to each associated object."""
+        created = self._schemas[key]["createdAt"]
+        return [
+            {"id": str(spec["typeId"]), "fromObjectTypeId": self.object_type_id(key),
+             "toObjectTypeId": self.object_type_id(to_type),
+             "name": f"{self.singular(key)}_to_{self.singular(to_type)}", "createdAt": created, "updatedAt": created}
+            for to_type, spec in self._associations.types.defaults_from(key)
+        ]
 
     def list_schemas(self, archived: bool = False) -> dict[str, Any]:
         with self._reading():
@@ -778,8 +900,20 @@ class Store:
             raise validation_error(str(exc)) from None
 
     # ------------------------------------------------------------------ Python API
-    def _register_schema(self, name: str, required: list[str], **fields: Any) -> str:
-        """Record a new custom object's schema (definitions come from ``_rebuild``); returns its key."""
+    def _register_schema(
+        self, name: str, required: list[str], associated_objects: list[str] | None = None, **fields: Any
+    ) -> str:
+        """Record a new custom object's schema (definitions come from ``_rebuild``) and a default
+        association type to each of ``associated_objects``; returns its key."""
+        key = schema_key(name)
+        associated = []
+        for other in STANDARD_OBJECT_TYPES if associated_objects is None else associated_objects:
+            target = self._canonical(other) if other != name else key
+            if target != key and target not in self._schemas and target not in STANDARD_OBJECT_TYPES:
+                raise ValueError(f"associated object {other!r} is not an object type of the portal")
+            associated.append(target)
+        for target in dict.fromkeys(associated):
+            self._associations.types.define(key, target, default=True)
         number = self._next_schema_number
         self._next_schema_number += 1
         self._schemas[schema_key(name)] = make_schema(
@@ -833,7 +967,7 @@ class Store:
             if key in self._schemas:
                 raise ValueError(f"a custom object named {name!r} already exists")
             self._register_schema(
-                name, required, primary_display=primary, labels=labels,
+                name, required, associated_objects, primary_display=primary, labels=labels,
                 searchable=searchable if searchable is not None else [primary],
                 secondary=secondary, description=description,
             )
@@ -911,4 +1045,5 @@ class Store:
         with self._writing():
             self._records = {}
             self._next_id = 1
+            self._associations.links.clear()
             self._reindex_all()
