@@ -1,4 +1,5 @@
-"""A local emulator of HubSpot's CRM v3 API (stdlib only) for hubsync's tests and demos.
+"""A local, stdlib-only emulator of HubSpot's CRM API for hubsync's tests and demos: v3 objects,
+properties, pipelines and schemas, and v4 associations.
 
     from hubspot_emulator import Emulator
 

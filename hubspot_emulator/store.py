@@ -1,9 +1,10 @@
-"""The emulated portal: property definitions, records and the CRM batch semantics.
+"""The emulated portal: property definitions, records, custom object schemas, pipelines,
+associations and the CRM batch semantics.
 
 All state sits behind one re-entrant lock. With a ``data_file`` the records, the id
-counter and the properties added with ``add_property`` are saved (atomic replace) after
-every write and reloaded whenever another process has replaced the file, so several
-emulator processes can share one portal. Writers also hold an ``flock`` on
+counter, the added properties, schemas, pipelines, association types and associations are
+saved (atomic replace) after every write and reloaded whenever another process has replaced
+the file, so several emulator processes can share one portal. Writers also hold an ``flock`` on
 ``<data_file>.lock`` where the platform has one.
 """
 
