@@ -37,6 +37,7 @@ _OBJECT_RE = re.compile(r"^/crm/v3/objects/(?P<type>[^/]+)/(?P<id>[^/]+)$")
 _PROPERTIES_RE = re.compile(r"^/crm/v3/properties/(?P<type>[^/]+)$")
 _PROPERTY_RE = re.compile(r"^/crm/v3/properties/(?P<type>[^/]+)/(?P<name>[^/]+)$")
 _PIPELINES_RE = re.compile(r"^/crm/v3/pipelines/(?P<type>[^/]+)(?:/(?P<pipeline>[^/]+))?$")
+_STAGES_RE = re.compile(r"^/crm/v3/pipelines/(?P<type>[^/]+)/(?P<pipeline>[^/]+)/stages(?:/(?P<stage>[^/]+))?$")
 # The SDK calls /crm-object-schemas/v3/schemas; HubSpot's documentation shows /crm/v3/schemas.
 _SCHEMAS_RE = re.compile(r"^/(?:crm/v3|crm-object-schemas/v3)/schemas(?:/(?P<type>[^/]+))?$")
 _ASSOCIATIONS_RE = re.compile(
@@ -61,7 +62,6 @@ _CALL_KINDS = (
     ("/crm/v3/schemas", "schemas"),
     ("/crm-object-schemas/", "schemas"),
 )
-_STAGES_RE = re.compile(r"^/crm/v3/pipelines/(?P<type>[^/]+)/(?P<pipeline>[^/]+)/stages(?:/(?P<stage>[^/]+))?$")
 
 Response = tuple[int, Any, dict[str, str]]
 

@@ -258,6 +258,19 @@ def test_associate_default(emulator, api, people):
     assert emulator.associations("companies", "deals") == [(acme, deal, 342)]
 
 
+def test_python_associate(emulator, api, people):
+    c1, c2 = people["contacts"]
+    acme = people["companies"][0]
+    emulator.associate("contacts", c1, "companies", acme)
+    emulator.associate("0-1", c2, "0-2", acme, type_id=1)
+    assert emulator.associations("companies", "contacts") == [(acme, c1, 280), (acme, c2, 2), (acme, c2, 280)]
+    assert as_pairs(read(api, "contacts", "companies", c2)) == {c2: [(acme, [1, 279])]}
+    with pytest.raises(ValueError, match="no contacts record 999"):
+        emulator.associate("contacts", "999", "companies", acme)
+    with pytest.raises(ValueError, match="no association type 341"):
+        emulator.associate("contacts", c1, "companies", acme, type_id=341)
+
+
 # ---------------------------------------------------------------- archive
 def test_archive_removes_every_type_from_either_side(emulator, api, people):
     c1, c2 = people["contacts"]
