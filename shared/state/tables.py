@@ -197,9 +197,12 @@ class StateTables:
 
     def _end(self, commit: bool) -> None:
         conn, trans = self._tx.conn, self._tx.trans
+        pending, self._tx.counts = getattr(self._tx, "counts", None), None
         self._tx.conn = self._tx.trans = None
         try:
             if commit:
+                for run_id, counts in (pending or {}).items():  # last: the run's row is locked only to commit
+                    self._add(conn, run_id, counts)
                 trans.commit()
             else:
                 trans.rollback()
@@ -283,11 +286,26 @@ class StateTables:
             )
 
     def _count(self, conn: Any, run_id: str, counts: dict[str, int]) -> None:
-        """Add to a run's counters inside the caller's transaction."""
+        """Add to a run's counters inside the caller's transaction. Inside ``transaction()`` they are
+        added with one UPDATE just before its commit: every worker's transaction updates the run's
+        one row, so it must hold that row's lock for the commit only, not while it writes records."""
         counts = {k: v for k, v in counts.items() if v}
         unknown = set(counts) - set(COUNTERS)
         if unknown:
             raise ValueError(f"unknown counters: {sorted(unknown)}")
+        if not counts:
+            return
+        if conn is getattr(self._tx, "conn", None):
+            if getattr(self._tx, "counts", None) is None:
+                self._tx.counts = {}
+            mine = self._tx.counts.setdefault(run_id, {})
+            for name, n in counts.items():
+                mine[name] = mine.get(name, 0) + n
+            return
+        self._add(conn, run_id, counts)
+
+    def _add(self, conn: Any, run_id: str, counts: dict[str, int]) -> None:
+        counts = {k: v for k, v in counts.items() if v}
         if counts:
             conn.execute(update(self.runs).where(self.runs.c.run_id == run_id)
                          .values({self.runs.c[k]: self.runs.c[k] + v for k, v in counts.items()}))
