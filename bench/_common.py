@@ -123,6 +123,10 @@ def fill_customers(engine: sa.Engine, n: int, schema: str | None = None, seed: i
             for row in rows:
                 row["vip"] = int(row["vip"])
             conn.execute(table.insert(), rows)
+    analyze = {"postgresql": f"ANALYZE {table.fullname}", "sqlite": "ANALYZE"}.get(engine.dialect.name)
+    if analyze:  # statistics, as a user's table has them (without, PostgreSQL may scan it whole)
+        with engine.begin() as conn:
+            conn.execute(sa.text(analyze))
     return table
 
 

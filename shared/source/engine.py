@@ -10,9 +10,11 @@ stays SQLAlchemy's and is handled where its meaning is known (a missing table, a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import create_engine, event, select
+from sqlalchemy import ColumnElement, any_, bindparam, create_engine, event, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
@@ -79,6 +81,19 @@ def create_source_engine(url: str, sql_auth: str | None = None, credential: Any 
             cursor.close()
 
     return guard(engine)
+
+
+def one_of(column: ColumnElement[Any], values: Iterable[Any], dialect: str) -> ColumnElement[bool]:
+    """``column IN (values)``, as each database runs it best. PostgreSQL gets ``column = ANY(:array)``:
+    one parameter, so the statement's text is the same for any number of values (psycopg caches
+    and prepares it once), it is planned in a fifth of the time of a 100-value list, and a
+    growing, not yet analysed table is read through its index rather than scanned whole. Other
+    databases get ``IN`` with one parameter per value (SQL Server allows 2,100 per statement:
+    callers send at most 1,000)."""
+    values = list(values)
+    if dialect == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+    return column.in_(values)
 
 
 def guard(engine: Engine) -> Engine:

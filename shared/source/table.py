@@ -25,7 +25,7 @@ from shared.errors import MalformedMessage, SourceError
 from shared.keys import Key, encode_version, key_to_json
 from shared.redaction import first_line
 from shared.source.delta import DeltaRow
-from shared.source.engine import describe_url, guard
+from shared.source.engine import describe_url, guard, one_of
 
 
 def config_path_of(label: str, obj: ObjectConfig, column: str) -> str:
@@ -140,7 +140,7 @@ class SourceTable:
         if not keys:
             return select(*cols).where(false())
         if len(self.key_cols) == 1:
-            cond = self.key_cols[0].in_([k[0] for k in keys])
+            cond = one_of(self.key_cols[0], [k[0] for k in keys], self.engine.dialect.name)
         else:
             cond = or_(*(and_(*(c == v for c, v in zip(self.key_cols, k, strict=True))) for k in keys))
         return select(*cols).where(cond)

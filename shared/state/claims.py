@@ -14,7 +14,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import and_, delete, select, update
-from sqlalchemy.exc import IntegrityError
 
 from shared.errors import RetryableError
 from shared.state.tables import StateTables, utcnow
@@ -48,15 +47,11 @@ class Claims(StateTables):
                     if other is not None and (other.object_name, other.source_key) != (c.object_name, c.source_key):
                         conflicts[c.slot] = other
                 fresh = sorted((c for c in wanted if c.slot not in existing), key=lambda c: c.slot)  # one order
-                if fresh:
-                    try:
-                        with conn.begin_nested():
-                            conn.execute(self.claims.insert(), [
-                                {"object_type": object_type, "property": c.property, "value": c.value,
-                                 "object_name": c.object_name, "source_key": c.source_key, "held": False,
-                                 "claimed_at": utcnow()} for c in fresh])
-                    except IntegrityError:
-                        continue
+                if not self._insert_absent(conn, self.claims, [
+                        {"object_type": object_type, "property": c.property, "value": c.value,
+                         "object_name": c.object_name, "source_key": c.source_key, "held": False,
+                         "claimed_at": utcnow()} for c in fresh]):
+                    continue  # read again: what this row inserted is its own, what another did a conflict
                 return conflicts
         raise RetryableError("claims on unique values kept colliding with another worker's; retrying the batch")
 
@@ -64,8 +59,8 @@ class Claims(StateTables):
         c = self.claims.c
         slots = {w.slot for w in wanted}
         rows = conn.execute(select(c.property, c.value, c.object_name, c.source_key, c.held).where(and_(
-            c.object_type == object_type, c.value.in_(sorted({v for _, v in slots})),
-            c.property.in_(sorted({p for p, _ in slots}))))).all()
+            c.object_type == object_type, self._in(c.value, sorted({v for _, v in slots})),
+            self._in(c.property, sorted({p for p, _ in slots}))))).all()
         return {(r.property, r.value): Claim(r.property, r.value, r.object_name, r.source_key, r.held)
                 for r in rows if (r.property, r.value) in slots}
 
@@ -77,7 +72,7 @@ class Claims(StateTables):
         with self._connect() as conn:
             for start in range(0, len(values), 500):
                 rows = conn.execute(select(c.value, c.object_name, c.source_key, c.held).where(and_(
-                    c.object_type == object_type, c.property == prop, c.value.in_(values[start:start + 500])))).all()
+                    c.object_type == object_type, c.property == prop, self._in(c.value, values[start:start + 500])))).all()
                 found.update({r.value: Claim(prop, r.value, r.object_name, r.source_key, r.held) for r in rows})
         return found
 
@@ -88,7 +83,7 @@ class Claims(StateTables):
             return
         c = self.claims.c
         keys = sorted(accepted)
-        mine = and_(c.object_type == object_type, c.object_name == object_name, c.source_key.in_(keys))
+        mine = and_(c.object_type == object_type, c.object_name == object_name, self._in(c.source_key, keys))
         with self._begin() as conn:
             rows = conn.execute(select(c.property, c.value, c.source_key).where(mine)).all()
             for r in rows:
@@ -105,5 +100,5 @@ class Claims(StateTables):
         c = self.claims.c
         with self._begin() as conn:
             conn.execute(delete(self.claims).where(and_(
-                c.object_type == object_type, c.object_name == object_name, c.source_key.in_(keys),
+                c.object_type == object_type, c.object_name == object_name, self._in(c.source_key, keys),
                 c.held.is_(False))))

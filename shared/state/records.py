@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, select, update
-from sqlalchemy.exc import IntegrityError
 
 from shared.state.tables import StateTables, utcnow
 
@@ -38,7 +37,7 @@ class Records(StateTables):
         r = self.records.c
         with self._connect() as conn:
             rows = conn.execute(
-                select(self.records).where(and_(r.object_name == object_name, r.source_key.in_(list(source_keys))))
+                select(self.records).where(and_(r.object_name == object_name, self._in(r.source_key, list(source_keys))))
             ).mappings().all()
         return {row["source_key"]: _record(row) for row in rows}
 
@@ -51,7 +50,7 @@ class Records(StateTables):
         with self._connect() as conn:
             rows = conn.execute(
                 select(r.id_value, r.source_key).where(
-                    and_(r.object_name == object_name, r.id_value.in_(values), r.hubspot_id.is_not(None))
+                    and_(r.object_name == object_name, self._in(r.id_value, values), r.hubspot_id.is_not(None))
                 )
             ).all()
         return {row.id_value: row.source_key for row in rows}
@@ -74,18 +73,14 @@ class Records(StateTables):
         by_key = {st.source_key: st for st in states}
         with self._begin() as conn:
             existing = set(conn.execute(
-                select(r.source_key).where(and_(r.object_name == object_name, r.source_key.in_(list(by_key))))
+                select(r.source_key).where(and_(r.object_name == object_name, self._in(r.source_key, list(by_key))))
             ).scalars())
             # rows are written in key order, as every writer does: two transactions that touch the same
             # records then wait for each other in turn and never in a cycle (a deadlock)
             fresh = [by_key[key] for key in sorted(by_key) if key not in existing]
-            if fresh:
-                try:
-                    with conn.begin_nested():
-                        conn.execute(self.records.insert(),
-                                     [self._insert_values(object_name, st, run_id, now) for st in fresh])
-                except IntegrityError:  # another worker inserted some of them meanwhile
-                    existing.update(st.source_key for st in fresh)
+            if not self._insert_absent(conn, self.records,
+                                       [self._insert_values(object_name, st, run_id, now) for st in fresh]):
+                existing.update(st.source_key for st in fresh)  # another worker inserted some meanwhile
             shapes: dict[tuple[bool, bool], list[RecordState]] = {}
             for key in sorted(existing):
                 st = by_key[key]
@@ -96,7 +91,7 @@ class Records(StateTables):
             guarded = [by_key[k] for k in existing if by_key[k].hubspot_id is not None
                        and by_key[k].source_version is not None]
             stored = dict(conn.execute(select(r.source_key, r.source_version).where(and_(
-                r.object_name == object_name, r.source_key.in_([st.source_key for st in guarded])))).all()) \
+                r.object_name == object_name, self._in(r.source_key, [st.source_key for st in guarded])))).all()) \
                 if guarded else {}
             for st in guarded:
                 if st.source_key not in stored:  # removed meanwhile: this write is what HubSpot holds
@@ -170,17 +165,14 @@ class Records(StateTables):
         by_key = {key: (version, value) for key, version, value in sends}
         refused: set[str] = set()
         claimed = dict(conn.execute(select(r.source_key, r.sending_version).where(and_(
-            r.object_name == object_name, r.source_key.in_(list(by_key))))).all())
+            r.object_name == object_name, self._in(r.source_key, list(by_key))))).all())
         fresh = sorted(k for k in by_key if k not in claimed)  # key order: see save_records
-        if fresh:
-            try:
-                with conn.begin_nested():
-                    conn.execute(self.records.insert(), [{
-                        "object_name": object_name, "source_key": k, "last_outcome": "pending", "updated_at": now,
-                        "sending_version": by_key[k][0], "sending_value": by_key[k][1]} for k in fresh])
-            except IntegrityError:  # another delivery inserted them meanwhile: claim them as the others
-                claimed.update(dict(conn.execute(select(r.source_key, r.sending_version).where(and_(
-                    r.object_name == object_name, r.source_key.in_(fresh)))).all()))
+        if not self._insert_absent(conn, self.records, [{
+                "object_name": object_name, "source_key": k, "last_outcome": "pending", "updated_at": now,
+                "sending_version": by_key[k][0], "sending_value": by_key[k][1]} for k in fresh]):
+            # another delivery inserted some meanwhile: claim them as the others
+            claimed.update(dict(conn.execute(select(r.source_key, r.sending_version).where(and_(
+                r.object_name == object_name, self._in(r.source_key, fresh)))).all()))
         refused = {k for k, v in claimed.items() if v is not None and v > by_key[k][0]}
         mine = [{"k": k, "v": by_key[k][0], "val": by_key[k][1]} for k in sorted(claimed) if k not in refused]
         if mine:  # one statement for the batch; the guard keeps a newer claim made since the read
@@ -199,7 +191,7 @@ class Records(StateTables):
         r = self.records.c
         with self._connect() as conn:
             rows = conn.execute(select(r.source_key, r.sending_version).where(and_(
-                r.object_name == object_name, r.source_key.in_(list(sent))))).all()
+                r.object_name == object_name, self._in(r.source_key, list(sent))))).all()
         return {key for key, version in rows if version is not None and version > sent[key]}
 
     def forget_versions(self, object_name: str) -> None:

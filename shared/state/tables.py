@@ -38,19 +38,23 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import mssql as mssql_types
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.schema import CreateColumn, CreateIndex, CreateSchema, CreateTable
 
 from shared.errors import ConfigurationError, SourceError
 from shared.redaction import first_line
-from shared.source.engine import guard
+from shared.source.engine import guard, one_of
 
 # NVARCHAR(max) on SQL Server (UnicodeText alone may compile to the deprecated NTEXT)
 LONG_TEXT = UnicodeText().with_variant(mssql_types.NVARCHAR(None), "mssql")
 
 COUNTERS = ("rows_read", "batches", "created", "updated", "adopted", "unchanged", "rejected", "failed", "missing",
             "api_calls")
+
+
+_UPSERT_DIALECTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 def utcnow() -> dt.datetime:
@@ -159,6 +163,28 @@ class StateTables:
         self.poison = t[f"{key}{prefix}poison"]
         self.claims = t[f"{key}{prefix}claims"]
         self._tx = threading.local()  # the transaction ``transaction()`` opened in this thread
+
+    def _in(self, column: Any, values: Any) -> Any:
+        """``column IN (values)`` as this database runs it best (``shared.source.engine.one_of``)."""
+        return one_of(column, values, self.engine.dialect.name)
+
+    def _insert_absent(self, conn: Connection, table: Table, rows: list[dict[str, Any]]) -> bool:
+        """Insert rows inside the caller's transaction; False when some of their keys exist already
+        (another worker inserted them meanwhile: the caller reads again and treats them as existing).
+        PostgreSQL and SQLite insert the absent ones in one ``INSERT ... ON CONFLICT DO NOTHING
+        RETURNING``; SQL Server inserts all or none inside a savepoint (two more round trips)."""
+        if not rows:
+            return True
+        dialect = self.engine.dialect
+        if dialect.name in _UPSERT_DIALECTS and dialect.insert_returning:
+            stmt = _UPSERT_DIALECTS[dialect.name](table).on_conflict_do_nothing().returning(table.primary_key.columns[0])
+            return len(conn.execute(stmt, rows).all()) == len(rows)
+        try:
+            with conn.begin_nested():
+                conn.execute(table.insert(), rows)
+        except IntegrityError:
+            return False
+        return True
 
     # -- transactions --
 
