@@ -33,12 +33,16 @@ from sqlalchemy import (
     Table,
     Unicode,
     UnicodeText,
+    bindparam,
+    func,
     inspect,
+    select,
     text,
     update,
 )
 from sqlalchemy.dialects import mssql as mssql_types
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.schema import CreateColumn, CreateIndex, CreateSchema, CreateTable
@@ -54,7 +58,7 @@ COUNTERS = ("rows_read", "batches", "created", "updated", "adopted", "unchanged"
             "api_calls")
 
 
-_UPSERT_DIALECTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+_ANALYZE_AFTER = 1000  # rows inserted before a table's statistics are first refreshed
 
 
 def utcnow() -> dt.datetime:
@@ -163,6 +167,10 @@ class StateTables:
         self.poison = t[f"{key}{prefix}poison"]
         self.claims = t[f"{key}{prefix}claims"]
         self._tx = threading.local()  # the transaction ``transaction()`` opened in this thread
+        # PostgreSQL: rows this process inserted per table since its statistics were last refreshed
+        self._growth_lock = threading.Lock()
+        self._grown: dict[str, int] = {}
+        self._sized: dict[str, float] = {}
 
     def _in(self, column: Any, values: Any) -> Any:
         """``column IN (values)`` as this database runs it best (``shared.source.engine.one_of``)."""
@@ -172,12 +180,25 @@ class StateTables:
         """Insert rows inside the caller's transaction; False when some of their keys exist already
         (another worker inserted them meanwhile: the caller reads again and treats them as existing).
         PostgreSQL and SQLite insert the absent ones in one ``INSERT ... ON CONFLICT DO NOTHING
-        RETURNING``; SQL Server inserts all or none inside a savepoint (two more round trips)."""
+        RETURNING`` (PostgreSQL from one array per column); SQL Server inserts all or none inside a
+        savepoint (two more round trips)."""
         if not rows:
             return True
         dialect = self.engine.dialect
-        if dialect.name in _UPSERT_DIALECTS and dialect.insert_returning:
-            stmt = _UPSERT_DIALECTS[dialect.name](table).on_conflict_do_nothing().returning(table.primary_key.columns[0])
+        first = table.primary_key.columns[0]
+        if dialect.name == "postgresql" and dialect.insert_returning:
+            # one array per column, unnested: a short statement of fixed text (cached, prepared) for any
+            # number of rows, where a multi-row VALUES would be parsed anew for each batch
+            names = list(rows[0])
+            arrays = func.unnest(*(bindparam(None, [r[n] for r in rows], type_=ARRAY(table.c[n].type))
+                                   for n in names)).table_valued(*names).render_derived()
+            stmt = (postgresql.insert(table).from_select(names, select(*(arrays.c[n] for n in names)))
+                    .on_conflict_do_nothing().returning(first))
+            inserted = len(conn.execute(stmt).all())
+            self._grew(conn, table, inserted)
+            return inserted == len(rows)
+        if dialect.name == "sqlite" and dialect.insert_returning:
+            stmt = sqlite.insert(table).on_conflict_do_nothing().returning(first)
             return len(conn.execute(stmt, rows).all()) == len(rows)
         try:
             with conn.begin_nested():
@@ -185,6 +206,42 @@ class StateTables:
         except IntegrityError:
             return False
         return True
+
+    def _grew(self, conn: Connection, table: Table, rows: int) -> None:
+        """PostgreSQL plans a lookup by what its statistics say of a table's size, and refreshes them
+        about once a minute at best: a first sync that fills the state tables in seconds would be
+        planned as if they held a few dozen rows (a scan of every record of the object per lookup,
+        slower the more there are). So each time this process has inserted as many rows into a table
+        as its statistics count, it refreshes them (``ANALYZE``, a sample; a handful of times over a
+        backfill of millions), after the transaction commits."""
+        if not rows:
+            return
+        name = table.fullname
+        with self._growth_lock:
+            if name not in self._sized:
+                self._sized[name] = max(0.0, float(conn.execute(
+                    text("SELECT reltuples FROM pg_class WHERE oid = CAST(:t AS regclass)"),
+                    {"t": self.engine.dialect.identifier_preparer.format_table(table)}).scalar() or 0))
+            self._grown[name] = self._grown.get(name, 0) + rows
+            if self._grown[name] < max(_ANALYZE_AFTER, self._sized[name]):
+                return
+            self._sized[name] += self._grown[name]
+            self._grown[name] = 0
+        due = getattr(self._tx, "analyze", None)
+        if due is None:
+            due = self._tx.analyze = set()
+        due.add(table)
+
+    def _analyze_due(self) -> None:
+        """Refresh the statistics ``_grew`` found due, on a connection of their own (after a commit)."""
+        due, self._tx.analyze = getattr(self._tx, "analyze", None), None
+        for table in sorted(due or (), key=lambda t: t.fullname):
+            try:
+                with self.engine.connect() as conn:
+                    conn.execute(text(f"ANALYZE {self.engine.dialect.identifier_preparer.format_table(table)}"))
+                    conn.commit()
+            except SQLAlchemyError:  # not the owner, or a lock: the statistics stay as they were
+                continue
 
     # -- transactions --
 
@@ -232,8 +289,11 @@ class StateTables:
                 trans.commit()
             else:
                 trans.rollback()
+                self._tx.analyze = None
         finally:
             conn.close()
+        if commit:
+            self._analyze_due()
 
     @contextlib.contextmanager
     def _begin(self) -> Iterator[Connection]:
@@ -242,8 +302,13 @@ class StateTables:
         if outer is not None:
             yield outer
         else:
-            with self.engine.begin() as conn:
-                yield conn
+            try:
+                with self.engine.begin() as conn:
+                    yield conn
+            except BaseException:
+                self._tx.analyze = None
+                raise
+            self._analyze_due()
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[Connection]:
