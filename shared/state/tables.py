@@ -237,9 +237,8 @@ class StateTables:
         due, self._tx.analyze = getattr(self._tx, "analyze", None), None
         for table in sorted(due or (), key=lambda t: t.fullname):
             try:
-                with self.engine.connect() as conn:
+                with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                     conn.execute(text(f"ANALYZE {self.engine.dialect.identifier_preparer.format_table(table)}"))
-                    conn.commit()
             except SQLAlchemyError:  # not the owner, or a lock: the statistics stay as they were
                 continue
 
