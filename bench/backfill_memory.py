@@ -5,7 +5,7 @@ process, 4 workers, ``run_sync`` as ``hubsync run`` does it) and reports its pea
 (``ru_maxrss``). The workers drain while the planner reads and the planner waits while
 ``shared.sync.run.MAX_BACKLOG`` messages are queued, so the peak should not grow with the rows.
 
-    .venv/bin/python -m bench.backfill_memory [--sizes 50000,200000]
+    .venv/bin/python -m bench.backfill_memory [--sizes 100000,1000000]
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def run(sizes: list[int]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.backfill_memory", description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="50000,200000")
+    parser.add_argument("--sizes", default="100000,1000000")
     args = parser.parse_args(argv)
     run([int(s) for s in args.sizes.split(",") if s])
 

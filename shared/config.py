@@ -68,6 +68,45 @@ class Watermark(_Strict):
         return {"integer": 1000.0, "timestamp": 300.0}.get(self.kind, 0.0)
 
 
+class AssociationSpec(_Strict):
+    """A link from each row of this object to the row of another object its foreign key names:
+    in HubSpot, an association between their records."""
+
+    to: str = Field(description="The name of the object (in this configuration) the foreign key points at.")
+    column: str | list[str] = Field(
+        description="The foreign key column(s) of this object's table, in the order of the target's key columns.")
+    label: str | None = Field(
+        default=None,
+        description="A user-defined association label of the portal; none: HubSpot's default association type.")
+    remove_stale: bool = Field(
+        default=False,
+        description="When the foreign key changes or becomes NULL, remove the link hubsync made before. Links "
+                    "made by anyone else are never removed.")
+
+    @field_validator("column")
+    @classmethod
+    def _check_columns(cls, value: str | list[str]) -> str | list[str]:
+        columns = [value] if isinstance(value, str) else value
+        if not columns:
+            raise ValueError("name at least one foreign key column")
+        for column in columns:
+            if not _IDENT.match(column):
+                raise ValueError(f"column {column!r} is not a plain column name")
+        return value
+
+    @property
+    def columns(self) -> list[str]:
+        return [self.column] if isinstance(self.column, str) else list(self.column)
+
+    @property
+    def name(self) -> str:
+        """How state names this association of an object: a digest of its target and foreign key
+        columns (16 characters: with the source key it fits SQL Server's 900-byte primary key)."""
+        import hashlib
+
+        return hashlib.sha256(f"{self.to}\0{chr(0).join(self.columns)}".encode()).hexdigest()[:16]
+
+
 class ObjectConfig(_Strict):
     """One SQL table (or view) synced to one HubSpot object type."""
 
@@ -90,6 +129,10 @@ class ObjectConfig(_Strict):
     phone_region: str = "US"
     batch_size: int = Field(default=100, ge=1, le=100)
     enabled: bool = True
+    associations: list[AssociationSpec] = Field(
+        default_factory=list,
+        description="Links to other objects' records from foreign key columns, made after this object's rows "
+                    "are written (as soon as the target has a HubSpot id, in any batch or run).")
 
     @field_validator("name")
     @classmethod
@@ -142,6 +185,7 @@ class ObjectConfig(_Strict):
         """Every source column this object reads, key and watermark first, without repeats."""
         wanted = [*self.key, self.watermark.column]
         wanted += [f.column for f in self.fields.values() if f.column]
+        wanted += [c for a in self.associations for c in a.columns]
         return list(dict.fromkeys(wanted))
 
 
@@ -238,11 +282,84 @@ class SyncConfig(_Strict):
             raise ValueError(f"object names must be unique; repeated: {', '.join(dupes)}")
         return self
 
+    @model_validator(mode="after")
+    def _associations_resolve(self) -> SyncConfig:
+        by_name = {o.name: o for o in self.objects}
+        problems = []
+        for i, obj in enumerate(self.objects):
+            seen = set()
+            for j, assoc in enumerate(obj.associations):
+                where = f"objects[{i}].associations[{j}]"
+                target = by_name.get(assoc.to)
+                if target is None:
+                    problems.append(f"{where}.to: no object named {assoc.to!r} in the configuration "
+                                    f"(objects: {', '.join(sorted(by_name))})")
+                    continue
+                if target is obj:
+                    problems.append(f"{where}.to: an object cannot be associated with itself yet")
+                if len(assoc.columns) != len(target.key):
+                    problems.append(f"{where}.column: {len(assoc.columns)} column(s) for the {len(target.key)} key "
+                                    f"column(s) of {assoc.to!r} ({', '.join(target.key)})")
+                if (assoc.to, assoc.label) in seen:
+                    problems.append(f"{where}: a second association to {assoc.to!r} with the same label; give each "
+                                    "its own label")
+                seen.add((assoc.to, assoc.label))
+        cycle = _association_cycle(self.objects)
+        if cycle:
+            problems.append(f"associations form a cycle ({' -> '.join(cycle)}): HubSpot associations go both ways, "
+                            "declare each link on one side only")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def ordered(self, objects: list[ObjectConfig] | None = None) -> list[ObjectConfig]:
+        """Objects in the order they are best synced: the targets of associations first, so most
+        links are made in the same batch as their rows (the rest wait as pending, never lost)."""
+        objects = list(self.objects if objects is None else objects)
+        names = {o.name for o in objects}
+        done: list[ObjectConfig] = []
+        placed: set[str] = set()
+        while len(done) < len(objects):
+            for obj in objects:
+                if obj.name not in placed and all(a.to in placed or a.to not in names for a in obj.associations):
+                    done.append(obj)
+                    placed.add(obj.name)
+                    break
+            else:  # a cycle (refused when loaded): keep the configured order for the rest
+                done += [o for o in objects if o.name not in placed]
+                break
+        return done
+
     def object(self, name: str) -> ObjectConfig:
         for obj in self.objects:
             if obj.name == name:
                 return obj
         raise ConfigurationError(f"no object named {name!r} in the configuration")
+
+
+def _association_cycle(objects: list[ObjectConfig]) -> list[str] | None:
+    """The first cycle of objects linked by associations, as names (the first repeated last)."""
+    edges = {o.name: [a.to for a in o.associations] for o in objects}
+    state: dict[str, int] = {}  # 1 on the current path, 2 done
+
+    def visit(name: str, path: list[str]) -> list[str] | None:
+        state[name] = 1
+        for nxt in edges.get(name, []):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt):], nxt] if nxt in path else [name, nxt]
+            if nxt in edges and state.get(nxt) is None:
+                found = visit(nxt, [*path, nxt])
+                if found:
+                    return found
+        state[name] = 2
+        return None
+
+    for obj in objects:
+        if state.get(obj.name) is None:
+            found = visit(obj.name, [obj.name])
+            if found:
+                return found
+    return None
 
 
 def _format_loc(loc: tuple[Any, ...]) -> str:

@@ -141,7 +141,11 @@ class Runtime:
                        schema_for=lambda object_type: self.schemas.get(object_type))
 
     def worker(self) -> Worker:
-        return Worker(self.config, self.state, self.writer, TableCache(self.source_table), self.schemas)
+        from shared.sync.linker import Linker
+
+        sources = TableCache(self.source_table)
+        return Worker(self.config, self.state, self.writer, sources, self.schemas,
+                      linker=Linker(self.config, self.state, self.writer, sources))
 
     def handler(self) -> MessageHandler:
         return MessageHandler(self.worker(), self.state, self.queue, self.settings.queue_name)

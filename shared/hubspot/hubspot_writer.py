@@ -26,6 +26,7 @@ from shared.mapping.field_mapper import match_value
 
 T = TypeVar("T")
 MAX_BATCH = 100
+MAX_LINKS = 2000  # inputs per v4 association batch call
 MAX_IN_PROCESS_WAIT = 30.0  # seconds; longer waits go back to the queue as a delayed message
 
 
@@ -89,6 +90,8 @@ class HubSpotWriter:
             self._local.client = client
             self._local.batch = client.crm.objects.batch_api
             self._local.properties = client.crm.properties.core_api
+            self._local.links = client.crm.associations.v4.batch_api
+            self._local.link_types = client.crm.associations.v4.schema.definitions_api
         return client
 
     def _api(self, name: str) -> Any:
@@ -214,6 +217,63 @@ class HubSpotWriter:
             key = match_value(id_property, str(key)) if id_property and key else key
             out[str(key)] = {"id": rid, "properties": props}
         return out
+
+    # -- associations (v4) --
+
+    def association_types(self, from_type: str, to_type: str) -> list[dict[str, Any]]:
+        """The association types from ``from_type`` to ``to_type``: ``{category, typeId, label}``
+        (label None: the unlabelled default)."""
+        api = self._api("link_types")
+        data, _ = self._call(
+            f"GET /crm/v4/associations/{from_type}/{to_type}/labels",
+            lambda: _json(api.get_all_with_http_info(from_type, to_type, _request_timeout=self.timeout,
+                                                     _preload_content=False)),
+        )
+        return list(data.get("results") or [])
+
+    def associate(self, from_type: str, to_type: str, pairs: Sequence[tuple[str, str]],
+                  category: str, type_id: int) -> dict[tuple[str, str], str]:
+        """Link each (from id, to id) with one association type, in calls of at most
+        ``MAX_LINKS``; returns the pairs HubSpot refused, with its reason (a record gone)."""
+        refused: dict[tuple[str, str], str] = {}
+        api = self._api("links")
+        for start in range(0, len(pairs), MAX_LINKS):
+            chunk = list(pairs[start:start + MAX_LINKS])
+            body = {"inputs": [{"from": {"id": f}, "to": {"id": t},
+                                "types": [{"associationCategory": category, "associationTypeId": type_id}]}
+                               for f, t in chunk]}
+            data, _ = self._call(
+                f"POST /crm/v4/associations/{from_type}/{to_type}/batch/create",
+                lambda body=body: _json(api.create_with_http_info(from_type, to_type, body,
+                                                                  _request_timeout=self.timeout,
+                                                                  _preload_content=False)),
+            )
+            for error in data.get("errors") or []:
+                context = error.get("context") or {}
+                reason = f"{error.get('category')}: {error.get('message')}"
+                bad_from = {str(i) for i in context.get("fromObjectId") or []}
+                bad_to = {str(i) for i in context.get("toObjectId") or []}
+                hit = [(f, t) for f, t in chunk if f in bad_from or t in bad_to]
+                if not hit:  # an error that names no input: the chunk is not known to be linked
+                    raise RetryableError(f"HubSpot refused association inputs without naming them: {reason}")
+                refused.update({pair: reason for pair in hit})
+        return refused
+
+    def unlink(self, from_type: str, to_type: str, pairs: Sequence[tuple[str, str]], category: str,
+               type_id: int) -> None:
+        """Remove one association type between each pair (other types, a person's labels, stay)."""
+        api = self._api("links")
+        for start in range(0, len(pairs), MAX_LINKS):
+            chunk = list(pairs[start:start + MAX_LINKS])
+            body = {"inputs": [{"from": {"id": f}, "to": {"id": t},
+                                "types": [{"associationCategory": category, "associationTypeId": type_id}]}
+                               for f, t in chunk]}
+            self._call(
+                f"POST /crm/v4/associations/{from_type}/{to_type}/batch/labels/archive",
+                lambda body=body: _json(api.archive_labels_with_http_info(from_type, to_type, body,
+                                                                          _request_timeout=self.timeout,
+                                                                          _preload_content=False)),
+            )
 
     def _results(self, data: dict[str, Any], id_property: str | None, what: str) -> list[WriteResult]:
         if not data:

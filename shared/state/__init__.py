@@ -2,13 +2,14 @@
 
 ``StateStore`` is what the planner, the worker, the queue handler and the CLI use; it is safe
 to share between threads. Its parts: ``tables`` (definitions, DDL, checks), ``watermarks``,
-``runs`` (runs and batches), ``records``, ``claims`` and ``poison``.
+``runs`` (runs and batches), ``records``, ``claims``, ``associations`` and ``poison``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from shared.state.associations import Associations, LinkState
 from shared.state.claims import Claim, Claims
 from shared.state.poison import Poison
 from shared.state.records import Records, RecordState
@@ -17,7 +18,7 @@ from shared.state.tables import COUNTERS, build_metadata, utcnow
 from shared.state.watermarks import Watermarks
 
 
-class StateStore(Watermarks, Runs, Records, Claims, Poison):
+class StateStore(Watermarks, Runs, Records, Claims, Associations, Poison):
     """Reads and writes hubsync's state tables."""
 
     def queue_page(self, object_name: str, run_id: str, rows_read: int, batches: Sequence[tuple[str, int]],
@@ -33,4 +34,4 @@ class StateStore(Watermarks, Runs, Records, Claims, Poison):
                      "status": "queued", "attempts": 0, "updated_at": now} for batch_id, size in batches])
 
 
-__all__ = ["COUNTERS", "Claim", "RecordState", "StateStore", "build_metadata", "run_seconds", "utcnow"]
+__all__ = ["COUNTERS", "Claim", "LinkState", "RecordState", "StateStore", "build_metadata", "run_seconds", "utcnow"]

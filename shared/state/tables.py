@@ -7,6 +7,8 @@
   the source version, the last outcome and its reason.
 - ``claims``: per HubSpot object type, unique property and value, the source row that holds it
   (``held``: HubSpot has it) or is sending it; two rows can never claim one record.
+- ``associations``: per source row and declared association, the target row its foreign key
+  names and whether hubsync made the link in HubSpot (or waits for the target's id).
 - ``poison``: messages that kept failing, stored durably until replayed.
 
 They live in the source database, in their own schema (or with a table prefix on SQLite).
@@ -55,7 +57,7 @@ from shared.source.engine import guard, one_of
 LONG_TEXT = UnicodeText().with_variant(mssql_types.NVARCHAR(None), "mssql")
 
 COUNTERS = ("rows_read", "batches", "created", "updated", "adopted", "unchanged", "rejected", "failed", "missing",
-            "api_calls")
+            "api_calls", "linked", "unlinked")
 
 
 _ANALYZE_AFTER = 1000  # rows inserted before a table's statistics are first refreshed
@@ -128,6 +130,22 @@ def build_metadata(schema: str | None, prefix: str) -> MetaData:
         Column("claimed_at", DateTime, nullable=False),
     )
     Index(f"ix_{prefix}claims_owner", claims.c.object_name, claims.c.source_key)
+    links = Table(
+        f"{prefix}associations", md,
+        Column("object_name", String(64), primary_key=True),
+        Column("source_key", Unicode(400), primary_key=True),
+        Column("association", String(16), primary_key=True),  # AssociationSpec.name: target and columns
+        Column("to_object", String(64), nullable=False),
+        Column("to_key", Unicode(400)),  # the target row's key; NULL: the foreign key is NULL
+        Column("type_id", String(64)),  # "<category>:<id>" of the association type made
+        Column("from_id", String(64)),  # the HubSpot ids linked (made), or waiting for the target's (pending)
+        Column("to_id", String(64)),
+        Column("status", String(16), nullable=False),  # pending, made, failed, removed, none
+        Column("reason", LONG_TEXT),
+        Column("run_id", String(40)),
+        Column("updated_at", DateTime, nullable=False),
+    )
+    Index(f"ix_{prefix}associations_target", links.c.to_object, links.c.to_key, links.c.status)
     Table(
         f"{prefix}poison", md,
         Column("id", Integer, primary_key=True, autoincrement=True),
@@ -166,6 +184,7 @@ class StateTables:
         self.records = t[f"{key}{prefix}records"]
         self.poison = t[f"{key}{prefix}poison"]
         self.claims = t[f"{key}{prefix}claims"]
+        self.links = t[f"{key}{prefix}associations"]
         self._tx = threading.local()  # the transaction ``transaction()`` opened in this thread
         # PostgreSQL: rows this process inserted per table since its statistics were last refreshed
         self._growth_lock = threading.Lock()

@@ -31,6 +31,10 @@ class BatchCounts:
     failed: int = 0
     missing: int = 0
     api_calls: int = 0
+    linked: int = 0  # associations made
+    unlinked: int = 0  # associations hubsync had made, removed (remove_stale)
+    link_pending: int = 0  # rows whose link waits for its target's HubSpot id
+    link_failed: int = 0  # links HubSpot refused
 
     def add(self, other: BatchCounts) -> None:
         for f in fields(self):

@@ -31,6 +31,7 @@ from shared.hubspot.schema_cache import SchemaCache
 from shared.keys import key_to_json
 from shared.mapping.field_mapper import match_value
 from shared.queue.messages import BatchMessage
+from shared.source.delta import DeltaRow
 from shared.source.table import TableCache
 from shared.state import COUNTERS, Claim, RecordState, StateStore, run_seconds
 from shared.sync.assessment import (
@@ -41,6 +42,7 @@ from shared.sync.assessment import (
     slots_of,
     unique_properties,
 )
+from shared.sync.linker import Linker
 from shared.sync_logger import log_event
 
 log = logging.getLogger("hubsync.worker")
@@ -63,6 +65,7 @@ class Worker:
     sources: TableCache
     schemas: SchemaCache
     on_done: Callable[[BatchMessage, BatchCounts], None] | None = field(default=None)
+    linker: Linker | None = field(default=None)
     _started: dict[str, dt.datetime | None] = field(default_factory=dict, repr=False)
 
     def run_started(self, run_id: str) -> dt.datetime | None:
@@ -99,12 +102,35 @@ class Worker:
             self.state.rollback_held()
             raise
         if finished:
+            self._sweep_links(msg.run_id)
             log_run_done(self.state, msg.run_id)
         log_event(log, logging.INFO, "batch_done", run_id=msg.run_id, object=obj.name, batch_id=msg.batch_id,
                   **run.counts.as_dict())
         if self.on_done:
             self.on_done(msg, run.counts)
         return run.counts
+
+
+    def _sweep_links(self, run_id: str) -> None:
+        """The run's last batch: make the links still pending whose target has an id by now (its
+        batch wrote it while a linking batch was looking it up). A failure here leaves them
+        pending for the next run's sweep; the run is done either way."""
+        if self.linker is None:
+            return
+        calls_before = self.writer.calls_in_thread()
+        try:
+            counts = self.linker.sweep(run_id)
+        except Exception as err:  # noqa: BLE001 - pending links stay state: the next sweep makes them
+            self.state.rollback_held()
+            log_event(log, logging.WARNING, "link_sweep_failed", run_id=run_id, error=str(err)[:300])
+            return
+        finally:
+            calls = self.writer.calls_in_thread() - calls_before
+        with self.state.transaction():
+            self.state.add_counts(run_id, linked=counts.linked, api_calls=calls)
+        self.state.commit_held()
+        if counts.linked or counts.failed:
+            log_event(log, logging.INFO, "links_swept", run_id=run_id, linked=counts.linked, failed=counts.failed)
 
 
 _COUNTED = {"created": "created", "updated": "updated", "adopted": "adopted", "unchanged": "unchanged",
@@ -124,6 +150,7 @@ class BatchStep:
         self.prior: dict[str, RecordState] = {}
         self.refused: set[str] = set()
         self.props: list[str] = []  # the unique properties this object's rows claim
+        self.rows: dict[str, DeltaRow] = {}  # the rows read, by source key (their foreign keys link them)
 
     def save(self, states: list[RecordState]) -> None:
         """Record outcomes and count them once per run, however often the batch is delivered."""
@@ -175,6 +202,7 @@ class UpsertBatch(BatchStep):
         for _ in range(MAX_PASSES):
             self._pass(keys)
             if not self.refused:
+                self._link()
                 return
             # another delivery recorded a newer version while this one was sending: HubSpot may now
             # hold this (older) payload, so forget its hash and sync those rows again from SQL
@@ -191,6 +219,7 @@ class UpsertBatch(BatchStep):
         schema = self.w.schemas.get(obj.object_type)
         key_jsons = [kj for kj, _ in keys]
         rows = source.read_rows([k for _, k in keys])
+        self.rows.update(rows)
         known = self.w.state.get_records(obj.name, key_jsons)
         self.prior.update(known)
 
@@ -210,6 +239,26 @@ class UpsertBatch(BatchStep):
         for c in gone:
             c.hubspot_id = None  # deleted or merged in HubSpot: match again by id_property
         self._send(upserts + gone, obj.id_property)
+
+    def _link(self) -> None:
+        """The batch's rows are written: their associations, and the links of other objects' rows
+        that waited for these rows' HubSpot ids (shared/sync/linker.py)."""
+        linker, obj = self.w.linker, self.obj
+        if linker is None:
+            return
+        targeted = any(a.to == obj.name for o in self.w.config.objects for a in o.associations)
+        if not obj.associations and not targeted:
+            return
+        ids = {k: st.hubspot_id for k, st in self.w.state.get_records(obj.name, sorted(self.rows)).items()
+               if st.hubspot_id}
+        counts = linker.link_rows(obj, self.msg.run_id, self.rows, ids)
+        counts.add(linker.link_targets(obj, self.msg.run_id, ids))
+        with self.w.state.transaction(keep_open=True):  # committed with the end of the batch
+            self.w.state.add_counts(self.msg.run_id, linked=counts.linked, unlinked=counts.unlinked)
+        self.counts.linked += counts.linked
+        self.counts.unlinked += counts.unlinked
+        self.counts.link_pending += counts.pending
+        self.counts.link_failed += counts.failed
 
     def _find_lost_writes(self, candidates: list[Candidate], known: dict[str, RecordState]) -> list[Candidate]:
         """A row state knows no HubSpot id for, but that an earlier delivery claimed to send under

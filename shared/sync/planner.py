@@ -119,7 +119,7 @@ class Planner:
         result = PlanResult(run_id)
         self.state.start_run(run_id, mode)
         try:
-            for obj in self.config.objects:
+            for obj in self.config.ordered():  # association targets first: most links then need no wait
                 if not obj.enabled or (objects and obj.name not in objects):
                     continue
                 plan = self._plan_object(run_id, obj, full, on_page)

@@ -30,13 +30,13 @@ def test_an_older_runs_table_gets_its_new_counter_and_keeps_its_rows(source_db) 
         conn.execute(sa.text(f"INSERT INTO {engine.dialect.identifier_preparer.format_table(runs)} VALUES "
                              "('r1', 'cli', 'finished', '2026-01-01 00:00:00', NULL, 5, 1, 4, 0, 0, 1, 0, 0, 2, NULL)"))
 
-    with pytest.raises(ConfigurationError, match=r"lack (hubsync_)?runs.adopted: run `hubsync init-db` to add them"):
+    with pytest.raises(ConfigurationError, match=r"lack (hubsync_)?runs.adopted, (hubsync_)?runs.linked, (hubsync_)?runs.unlinked: run `hubsync init-db` to add them"):
         state.check()
     state.init_db()
     state.check()
 
     run = state.get_run("r1")
-    assert (run["created"], run["rejected"], run["api_calls"], run["adopted"]) == (4, 1, 2, 0)
+    assert (run["created"], run["rejected"], run["api_calls"], run["adopted"], run["linked"]) == (4, 1, 2, 0, 0)
     state.start_run("r2", "cli")
     state.add_counts("r2", adopted=3)
     assert state.get_run("r2")["adopted"] == 3

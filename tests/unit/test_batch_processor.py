@@ -195,4 +195,5 @@ def test_batch_counts_add_and_as_dict() -> None:
     a = BatchCounts(created=1, rejected=2)
     a.add(BatchCounts(created=3, api_calls=4))
     assert a.as_dict() == {"created": 4, "updated": 0, "adopted": 0, "unchanged": 0, "rejected": 2, "failed": 0,
-                           "missing": 0, "api_calls": 4}
+                           "missing": 0, "api_calls": 4, "linked": 0, "unlinked": 0, "link_pending": 0,
+                           "link_failed": 0}

@@ -34,7 +34,7 @@ def test_sql_server_user_from_entra_id_read_on_the_source_and_dml_on_the_state_s
 def test_sql_server_state_tables_without_a_schema_are_granted_one_by_one() -> None:
     statements = grant_statements(runtime_on("mssql+pyodbc://", state_schema=None), "app")
     state = [s for s in statements if "INSERT" in s]
-    assert len(state) == 6 and all(s.startswith("GRANT SELECT, INSERT, UPDATE, DELETE ON [hubsync_") for s in state)
+    assert len(state) == 7 and all(s.startswith("GRANT SELECT, INSERT, UPDATE, DELETE ON [hubsync_") for s in state)
     assert not any("ALTER" in s or "CREATE TABLE" in s or "CONTROL" in s for s in statements)
 
 

@@ -223,7 +223,7 @@ def test_rowversion_type_compiles_for_sql_server() -> None:
 
 
 EXPECTED_TABLES = ["hubsync_watermarks", "hubsync_runs", "hubsync_batches", "hubsync_records", "hubsync_claims",
-                   "hubsync_poison"]
+                   "hubsync_associations", "hubsync_poison"]
 
 
 def _mock_engine() -> Any:
@@ -244,7 +244,8 @@ def test_state_store_ddl_for_sql_server() -> None:
     assert "PRIMARY KEY (object_name, source_key)" in ddl
     assert "id INTEGER NOT NULL IDENTITY" in ddl
     assert "rows_read BIGINT NOT NULL" in ddl
-    assert ddl.count(";") == 1 + len(EXPECTED_TABLES) + 4  # schema, tables, four indexes
+    assert ddl.count(";") == 1 + len(EXPECTED_TABLES) + 5  # schema, tables, five indexes
+    assert "PRIMARY KEY (object_name, source_key, association)" in ddl  # 64 + 800 + 16 bytes: within 900
 
 
 def test_state_store_ddl_with_another_schema_and_prefix() -> None:

@@ -1,0 +1,232 @@
+"""Associations from SQL foreign keys (shared/sync/linker.py), through the real emulator's v4
+endpoints with the official SDK, on SQLite and PostgreSQL.
+
+The expected links are computed here from the SQL rows and the emulator's records, never with
+hubsync's code: every contact whose company_id names a company row that HubSpot has is linked to
+exactly that company, with the default type; nothing else is linked but what a person linked by
+hand; no record is made twice."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from shared.state import LinkState
+from shared.sync.linker import LinkCounts, Linker
+from shared.sync.run import run_sync
+from tests.e2e.test_convergence import _runtime
+
+CONTACT_TO_COMPANY = 279  # HubSpot's default type id (shared/hubspot-api.md)
+DEAL_TO_COMPANY = 341
+
+
+def _tables(engine: sa.Engine, schema: str | None) -> dict[str, sa.Table]:
+    md = sa.MetaData(schema=schema)
+    companies = sa.Table("companies", md, sa.Column("company_id", sa.Integer, primary_key=True),
+                         sa.Column("name", sa.String(100)), sa.Column("domain", sa.String(100)),
+                         sa.Column("row_version", sa.BigInteger, nullable=False))
+    people = sa.Table("people", md, sa.Column("person_id", sa.Integer, primary_key=True),
+                      sa.Column("email", sa.String(200)), sa.Column("first_name", sa.String(100)),
+                      sa.Column("company_id", sa.Integer), sa.Column("row_version", sa.BigInteger, nullable=False))
+    deals = sa.Table("deals", md, sa.Column("deal_id", sa.Integer, primary_key=True),
+                     sa.Column("name", sa.String(100)), sa.Column("company_id", sa.Integer),
+                     sa.Column("row_version", sa.BigInteger, nullable=False))
+    md.create_all(engine)
+    return {"companies": companies, "people": people, "deals": deals}
+
+
+def _objects(schema: str | None, remove_stale: bool = True) -> list[dict]:
+    prefix = f"{schema}." if schema else ""
+    return [
+        {"name": "people", "object_type": "contacts", "table": f"{prefix}people", "key": ["person_id"],
+         "watermark": {"column": "row_version", "kind": "integer"}, "id_property": "email",
+         "fields": {"email": {"column": "email", "transform": ["trim", "email"], "required": True},
+                    "firstname": {"column": "first_name"}},
+         "associations": [{"to": "companies", "column": "company_id", "remove_stale": remove_stale}]},
+        {"name": "deals", "object_type": "deals", "table": f"{prefix}deals", "key": ["deal_id"],
+         "watermark": {"column": "row_version", "kind": "integer"}, "id_property": "sql_deal_id",
+         "fields": {"sql_deal_id": {"column": "deal_id", "transform": "string"},
+                    "dealname": {"column": "name", "required": True}},
+         "associations": [{"to": "companies", "column": "company_id"}]},
+        {"name": "companies", "object_type": "companies", "table": f"{prefix}companies", "key": ["company_id"],
+         "watermark": {"column": "row_version", "kind": "integer"}, "id_property": "sql_company_id",
+         "fields": {"sql_company_id": {"column": "company_id", "transform": "string"},
+                    "name": {"column": "name", "required": True}, "domain": {"column": "domain"}}},
+    ]
+
+
+def _portal(emulator) -> None:
+    for object_type, prop in (("companies", "sql_company_id"), ("deals", "sql_deal_id")):
+        emulator.add_property(object_type, {"name": prop, "type": "string", "fieldType": "text",
+                                            "hasUniqueValue": True})
+
+
+def _setup(source_db, emulator, remove_stale: bool = True):
+    engine, schema = source_db
+    tables = _tables(engine, schema)
+    _portal(emulator)
+    rt = _runtime(engine, emulator, state_schema=f"{schema}_state" if schema else "hubsync",
+                  objects=_objects(schema, remove_stale))
+    return engine, tables, rt
+
+
+def _fill(engine, tables, companies, people, deals=()) -> None:
+    with engine.begin() as conn:
+        if companies:
+            conn.execute(tables["companies"].insert(), [
+                {"company_id": c, "name": name, "domain": domain, "row_version": 1} for c, name, domain in companies])
+        if people:
+            conn.execute(tables["people"].insert(), [
+                {"person_id": p, "email": email, "first_name": f"P{p}", "company_id": c, "row_version": 1}
+                for p, email, c in people])
+        if deals:
+            conn.execute(tables["deals"].insert(), [
+                {"deal_id": d, "name": f"Deal {d}", "company_id": c, "row_version": 1} for d, c in deals])
+
+
+def _expected_links(engine, tables, emulator, fk_table: str, from_type: str, from_prop: str, from_col: str) -> set:
+    """(from id, company id) HubSpot must hold: from the SQL rows and the emulator's records."""
+    companies = {str(r["properties"].get("sql_company_id")): r["id"] for r in emulator.records("companies")}
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(tables[fk_table])).mappings().all()
+    expected = set()
+    for row in rows:
+        if row["company_id"] is None or str(row["company_id"]) not in companies:
+            continue
+        value = row[from_col].strip().lower() if from_prop == "email" else str(row[from_col])
+        record = emulator.find(from_type, from_prop, value)
+        if record is not None:
+            expected.add((record["id"], companies[str(row["company_id"])]))
+    return expected
+
+
+def _links(emulator, from_type: str, type_id: int) -> list[tuple[str, str]]:
+    return sorted((f, t) for f, t, tid in emulator.associations(from_type, "companies") if tid == type_id)
+
+
+def _link_states(rt, object_name: str) -> dict[str, LinkState]:
+    keys = [f"[{i}]" for i in range(1, 1000)]
+    return {k: v for (k, _), v in rt.state.links_of(object_name, keys).items()}
+
+
+def test_every_declared_link_is_made_in_one_run_and_pending_ones_explain_themselves(source_db, emulator):
+    engine, tables, rt = _setup(source_db, emulator)
+    companies = [(c, f"Company {c}", "shared.example") for c in range(1, 41)]  # one domain for all: not a match key
+    companies.append((41, None, "broken.example"))  # rejected: its required name is empty
+    people = [(p, f" Person{p}@Example.COM ", (p % 40) + 1) for p in range(1, 201)]
+    people += [(201, "nofirm@example.com", None),  # no company: no link
+               (202, "ghost@example.com", 999),  # a company row that does not exist
+               (203, "broken@example.com", 41)]  # a company that was rejected
+    deals = [(d, (d % 7) + 1) for d in range(1, 31)]
+    _fill(engine, tables, companies, people, deals)
+
+    result = run_sync(rt, workers=4)
+
+    assert len(emulator.records("companies")) == 40  # same domain, 40 companies: matched on sql_company_id
+    assert len(emulator.records("contacts")) == 203
+    expected = _expected_links(engine, tables, emulator, "people", "contacts", "email", "email")
+    assert len(expected) == 200
+    assert _links(emulator, "contacts", CONTACT_TO_COMPANY) == sorted(expected)
+    expected_deals = _expected_links(engine, tables, emulator, "deals", "deals", "sql_deal_id", "deal_id")
+    assert len(expected_deals) == 30
+    assert _links(emulator, "deals", DEAL_TO_COMPANY) == sorted(expected_deals)
+    assert result.run["linked"] == 230
+
+    states = _link_states(rt, "people")
+    assert states["[201]"].status == "none"
+    assert states["[202]"].status == "pending" and "no row with key [999]" in states["[202]"].reason
+    assert states["[203]"].status == "pending" and "was rejected" in states["[203]"].reason
+    assert "name" in states["[203]"].reason  # the company's own rejection reason
+    assert {s.status for k, s in states.items() if k not in ("[201]", "[202]", "[203]")} == {"made"}
+
+    # nothing changed: a second run makes no association call
+    calls = len(emulator.calls_of("associations"))
+    again = run_sync(rt, workers=2)
+    assert again.run["linked"] == 0
+    assert len(emulator.calls_of("associations")) == calls
+
+
+@pytest.mark.parametrize("by", ["the target's batch", "the run's sweep"])
+def test_links_wait_for_companies_synced_later_and_are_made_then(source_db, emulator, monkeypatch, by):
+    """Either mechanism alone makes the waiting links: the batch that gives the companies their
+    ids, and the sweep at the end of the run (for a company written between a contact batch's
+    look-up and its commit)."""
+    engine, tables, rt = _setup(source_db, emulator)
+    if by == "the target's batch":
+        monkeypatch.setattr(Linker, "sweep", lambda self, run_id=None: LinkCounts())
+    else:
+        monkeypatch.setattr(Linker, "link_targets", lambda self, obj, run_id, ids: LinkCounts())
+    _fill(engine, tables, [(c, f"Company {c}", None) for c in range(1, 6)],
+          [(p, f"p{p}@example.com", (p % 5) + 1) for p in range(1, 51)])
+
+    first = run_sync(rt, objects=["people"], workers=2)  # the companies are not synced yet
+
+    assert first.run["created"] == 50 and first.run["linked"] == 0
+    assert emulator.associations("contacts", "companies") == []
+    assert {s.status for s in _link_states(rt, "people").values()} == {"pending"}
+
+    second = run_sync(rt, objects=["companies"], workers=2)  # their batch makes the waiting links
+
+    assert second.run["created"] == 5
+    assert second.run["linked"] == 50
+    expected = _expected_links(engine, tables, emulator, "people", "contacts", "email", "email")
+    assert len(expected) == 50
+    assert _links(emulator, "contacts", CONTACT_TO_COMPANY) == sorted(expected)
+    assert {s.status for s in _link_states(rt, "people").values()} == {"made"}
+
+
+def test_a_moved_foreign_key_moves_the_link_and_leaves_hand_made_links_alone(source_db, emulator):
+    engine, tables, rt = _setup(source_db, emulator)
+    _fill(engine, tables, [(c, f"Company {c}", None) for c in range(1, 5)],
+          [(1, "a@example.com", 1), (2, "b@example.com", 2), (3, "c@example.com", 3)])
+    run_sync(rt, workers=2)
+    company = {str(r["properties"]["sql_company_id"]): r["id"] for r in emulator.records("companies")}
+    contact = {r["properties"]["email"]: r["id"] for r in emulator.records("contacts")}
+    emulator.associate("contacts", contact["c@example.com"], "companies", company["4"])  # a person's own link
+
+    with engine.begin() as conn:
+        people = tables["people"]
+        conn.execute(people.update().where(people.c.person_id == 1).values(company_id=2, row_version=2))
+        conn.execute(people.update().where(people.c.person_id == 2).values(company_id=None, row_version=2))
+        conn.execute(people.update().where(people.c.person_id == 3).values(company_id=None, row_version=2))
+    moved = run_sync(rt, workers=2)
+
+    assert moved.run["unlinked"] == 3 and moved.run["linked"] == 1
+    assert _links(emulator, "contacts", CONTACT_TO_COMPANY) == sorted([
+        (contact["a@example.com"], company["2"]),  # moved from company 1
+        (contact["c@example.com"], company["4"]),  # made by hand: never hubsync's to remove
+    ])
+
+
+def test_without_remove_stale_a_moved_key_adds_the_new_link_and_keeps_the_old(source_db, emulator):
+    engine, tables, rt = _setup(source_db, emulator, remove_stale=False)
+    _fill(engine, tables, [(1, "One", None), (2, "Two", None)], [(1, "a@example.com", 1)])
+    run_sync(rt, workers=1)
+    with engine.begin() as conn:
+        people = tables["people"]
+        conn.execute(people.update().where(people.c.person_id == 1).values(company_id=2, row_version=2))
+    moved = run_sync(rt, workers=1)
+
+    company = {str(r["properties"]["sql_company_id"]): r["id"] for r in emulator.records("companies")}
+    contact = emulator.find("contacts", "email", "a@example.com")["id"]
+    assert moved.run["unlinked"] == 0 and moved.run["linked"] == 1
+    assert _links(emulator, "contacts", CONTACT_TO_COMPANY) == sorted([(contact, company["1"]), (contact, company["2"])])
+
+
+def test_validate_names_an_association_label_the_portal_does_not_have(source_db, emulator):
+    from shared.errors import ConfigurationError
+    from shared.sync.preflight import preflight
+
+    engine, schema = source_db
+    _tables(engine, schema)
+    _portal(emulator)
+    objects = _objects(schema)
+    objects[0]["associations"][0]["label"] = "Billing contact"
+    rt = _runtime(engine, emulator, state_schema=f"{schema}_state" if schema else "hubsync", objects=objects)
+    with pytest.raises(ConfigurationError) as err:
+        preflight(rt, rt.config.objects)
+    assert ("objects[0].associations[0].label: HubSpot has no association label 'Billing contact' from contacts "
+            "to companies") in str(err.value)
+
+    emulator.add_association_label("contacts", "companies", "Billing contact")
+    preflight(rt, rt.config.objects)  # now it resolves
