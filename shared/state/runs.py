@@ -81,6 +81,11 @@ class Runs(StateTables):
             return self._finish_if_done(conn, run_id)
 
     def _finish_if_done(self, conn: Any, run_id: str) -> bool:
+        """Close the run when no batch of it is open, as the last statement of the caller's
+        transaction. The run's row is locked first: two workers finishing the last two batches at
+        once each see the other's batch still open until it commits, so the second waits here
+        for the first and then sees both done (without the lock neither would close the run)."""
+        self._lock_run(conn, run_id)
         b = self.batches.c
         open_batches = (
             select(func.count()).select_from(self.batches)

@@ -413,6 +413,16 @@ class StateTables:
             return
         self._add(conn, run_id, counts)
 
+    def _lock_run(self, conn: Any, run_id: str) -> None:
+        """Lock the run's row until the caller's transaction ends: its counters held back for the
+        commit are written now (that UPDATE takes the lock), or the row is touched."""
+        held = getattr(self._tx, "counts", None) if conn is getattr(self._tx, "conn", None) else None
+        counts = held.pop(run_id, None) if held else None
+        if counts and any(counts.values()):
+            self._add(conn, run_id, counts)
+        else:
+            conn.execute(update(self.runs).where(self.runs.c.run_id == run_id).values(status=self.runs.c.status))
+
     def _add(self, conn: Any, run_id: str, counts: dict[str, int]) -> None:
         counts = {k: v for k, v in counts.items() if v}
         if counts:
