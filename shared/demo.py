@@ -1,4 +1,5 @@
-"""The embedded demo: a generated SQLite customer database that behaves like the real one.
+"""The embedded demo: a generated SQLite customer database that behaves like the real one:
+customers, the companies they work for and the companies' deals, linked by foreign keys.
 
 ``customers.row_version`` plays SQL Server's rowversion: triggers give every insert and
 update a new, database-wide increasing number. About 1% of the rows are deliberately wrong
@@ -41,9 +42,25 @@ SCHEMA = [
         signup_date DATE,
         last_order_at DATETIME,
         annual_revenue NUMERIC,
+        company_id INTEGER REFERENCES companies (company_id),
         row_version INTEGER NOT NULL DEFAULT 0
     )""",
     "CREATE INDEX ix_customers_row_version ON customers (row_version, customer_id)",
+    """CREATE TABLE companies (
+        company_id INTEGER PRIMARY KEY,
+        name TEXT,
+        domain TEXT,
+        city TEXT,
+        row_version INTEGER NOT NULL DEFAULT 0
+    )""",
+    """CREATE TABLE deals (
+        deal_id INTEGER PRIMARY KEY,
+        name TEXT,
+        amount NUMERIC,
+        stage TEXT,
+        company_id INTEGER REFERENCES companies (company_id),
+        row_version INTEGER NOT NULL DEFAULT 0
+    )""",
     "CREATE TABLE demo_clock (value INTEGER NOT NULL)",
     "INSERT INTO demo_clock (value) VALUES (0)",
     """CREATE TRIGGER customers_version_insert AFTER INSERT ON customers BEGIN
@@ -55,7 +72,19 @@ SCHEMA = [
         UPDATE demo_clock SET value = value + 1;
         UPDATE customers SET row_version = (SELECT value FROM demo_clock) WHERE customer_id = NEW.customer_id;
     END""",
+    *(statement for table, key in (("companies", "company_id"), ("deals", "deal_id")) for statement in (
+        f"CREATE INDEX ix_{table}_row_version ON {table} (row_version, {key})",
+        f"""CREATE TRIGGER {table}_version_insert AFTER INSERT ON {table} BEGIN
+        UPDATE demo_clock SET value = value + 1;
+        UPDATE {table} SET row_version = (SELECT value FROM demo_clock) WHERE {key} = NEW.{key};
+    END""",
+        f"""CREATE TRIGGER {table}_version_update AFTER UPDATE ON {table}
+        WHEN NEW.row_version = OLD.row_version BEGIN
+        UPDATE demo_clock SET value = value + 1;
+        UPDATE {table} SET row_version = (SELECT value FROM demo_clock) WHERE {key} = NEW.{key};
+    END""")),
 ]
+DEAL_STAGES = ["appointmentscheduled", "qualifiedtobuy", "presentationscheduled", "closedwon", "closedlost"]
 
 
 def _row(i: int, rnd: random.Random) -> dict[str, object]:
@@ -85,6 +114,8 @@ def _row(i: int, rnd: random.Random) -> dict[str, object]:
         "signup_date": signup.isoformat(),
         "last_order_at": (dt.datetime(2025, 1, 1) + dt.timedelta(minutes=rnd.randrange(0, 500_000))).isoformat(sep=" "),
         "annual_revenue": round(rnd.uniform(1_000, 5_000_000), 2),
+        # one customer in 50 has no company; one in 100 names a company the table does not have
+        "company_id": None if i % 50 == 11 else 9999 if i % 100 == 59 else 1 + i % len(COMPANIES),
     }
 
 
@@ -110,11 +141,22 @@ def create_demo_database(url: str, rows: int = 1000, seed: int = 7, force: bool 
         conn.execute(
             text(
                 "INSERT INTO customers (customer_id, email, first_name, last_name, phone, company, city, country, "
-                "status, tier, vip, signup_date, last_order_at, annual_revenue) VALUES (:customer_id, :email, "
+                "status, tier, vip, signup_date, last_order_at, annual_revenue, company_id) VALUES (:customer_id, :email, "
                 ":first_name, :last_name, :phone, :company, :city, :country, :status, :tier, :vip, :signup_date, "
-                ":last_order_at, :annual_revenue)"
+                ":last_order_at, :annual_revenue, :company_id)"
             ),
             [_row(i, rnd) for i in range(1, rows + 1)],
+        )
+        conn.execute(
+            text("INSERT INTO companies (company_id, name, domain, city) VALUES (:id, :name, :domain, :city)"),
+            [{"id": n, "name": name, "domain": name.lower().replace(" ", "") + ".example", "city": rnd.choice(CITIES)[0]}
+             for n, name in enumerate(COMPANIES, start=1)],
+        )
+        conn.execute(
+            text("INSERT INTO deals (deal_id, name, amount, stage, company_id) VALUES (:id, :name, :amount, :stage, "
+                 ":company)"),
+            [{"id": d, "name": f"{COMPANIES[d % len(COMPANIES)]} renewal {d}", "amount": round(rnd.uniform(1e3, 2e5), 2),
+              "stage": rnd.choice(DEAL_STAGES), "company": 1 + d % len(COMPANIES)} for d in range(1, max(2, rows // 20) + 1)],
         )
     return engine
 

@@ -46,7 +46,8 @@ def status(config: ConfigOpt = None,
             f"{r['run_id']}  {r['status']:<11} {r['started_at']:%Y-%m-%d %H:%M:%S}-{finished} UTC  "
             f"read {r['rows_read']}  created {r['created']}  updated {r['updated']}  adopted {r['adopted']}  "
             f"unchanged {r['unchanged']}  "
-            f"rejected {r['rejected']}  failed {r['failed']}  api calls {r['api_calls']}",
+            f"rejected {r['rejected']}  failed {r['failed']}  linked {r.get('linked') or 0}  "
+            f"unlinked {r.get('unlinked') or 0}  api calls {r['api_calls']}",
             highlight=False, markup=False,
         )
         if r.get("error"):
@@ -69,6 +70,14 @@ def _grouped_problems(rt: Any) -> list[dict[str, Any]]:
                 groups.setdefault((rec.last_outcome, rec.reason or ""), []).append(_key_text(o, rec.source_key))
         for (outcome, reason), keys in sorted(groups.items(), key=lambda g: -len(g[1])):
             problems.append({"object": o.name, "outcome": outcome, "reason": reason, "count": len(keys), "keys": keys})
+        if o.associations:  # links that wait for their target, or that HubSpot refused
+            links: dict[tuple[str, str], list[str]] = {}
+            for link in rt.state.unmade_links(o.name, limit=100_000):
+                outcome = f"association to {link.to_object} {link.status}"
+                links.setdefault((outcome, link.reason or ""), []).append(_key_text(o, link.source_key))
+            for (outcome, reason), keys in sorted(links.items(), key=lambda g: -len(g[1])):
+                problems.append({"object": o.name, "outcome": outcome, "reason": reason, "count": len(keys),
+                                 "keys": keys})
     return problems
 
 
@@ -117,6 +126,12 @@ def inspect(key: Annotated[list[str], typer.Argument(help="The row's key value(s
                           highlight=False, markup=False)
         else:
             out.print("  state: never synced", highlight=False)
+        for link in rt.state.links_of(o.name, [kj]).values():
+            target = rt.config.object(link.to_object) if link.to_object in {x.name for x in rt.config.objects} else None
+            where = _key_text(target, link.to_key) if target and link.to_key else "none (the foreign key is NULL)"
+            ids = f" (HubSpot {link.from_id} -> {link.to_id})" if link.status == "made" else ""
+            out.print(f"  association to {link.to_object} {where}: {link.status}{ids}"
+                      + (f", {link.reason}" if link.reason else ""), highlight=False, markup=False)
         if row is None and state is None:
             raise fail(f"{o.name} has no row with key {_key_text(o, kj)} in {o.table}, and hubsync never saw one")
 

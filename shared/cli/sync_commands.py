@@ -101,12 +101,15 @@ def plan(config: ConfigOpt = None, obj: ObjectOpt = None,
         previews = [preview(rt, o, schemas[o.object_type], sample, full) for o in objects]
         target = _target(rt)
     table = Table(title=f"plan for {target} (dry run: nothing written)")
-    for col in ("object", "changed rows", "create", "update", "adopt", "unchanged", "rejected", "missing"):
+    linking = any(o.associations for o in objects)
+    for col in ("object", "changed rows", "create", "update", "adopt", "unchanged", "rejected", "missing",
+                *(("link", "unlink", "link waits") if linking else ())):
         table.add_column(col, justify="right" if col != "object" else "left")
     for p in previews:
         n = p.counts
+        links = (n.linked, n.unlinked, n.link_pending) if linking else ()
         table.add_row(p.name, *(str(v) for v in (p.rows, n.created, n.updated, n.adopted, n.unchanged, n.rejected,
-                                                 n.missing)))
+                                                 n.missing, *links)))
     out.print(table)
     for p in previews:
         for s in p.samples:
@@ -166,7 +169,8 @@ def run(config: ConfigOpt = None, obj: ObjectOpt = None,
             result = run_sync(rt, names, full, workers, on_page=page, on_planned=planned, on_message=message,
                               retry_rejected=retry_rejected)
         summary, drained = result.run, result.drain
-    _print_summary(summary, drained, config)
+        waiting = sum(c.get("pending", 0) + c.get("failed", 0) for c in rt.state.link_counts(names).values())
+    _print_summary(summary, drained, config, waiting if any(o.associations for o in objects) else None)
     if result.earlier_batches:
         out.print(f"also finished {result.earlier_batches} batch(es) left by earlier runs; their rows count in "
                   f"those runs ({hint(config, 'status')})", highlight=False)
@@ -177,13 +181,17 @@ def run(config: ConfigOpt = None, obj: ObjectOpt = None,
         raise typer.Exit(EXIT_REJECTED)
 
 
-def _print_summary(run: dict[str, Any], drained: Any, config_path: str | None) -> None:
+def _print_summary(run: dict[str, Any], drained: Any, config_path: str | None, links_waiting: int | None = None) -> None:
     table = Table(title=f"run {run.get('run_id')} ({run.get('status')})", show_header=False)
     table.add_column("what")
     table.add_column("count", justify="right")
     for name in ("rows_read", "batches", "created", "updated", "adopted", "unchanged", "rejected", "failed", "missing",
                  "api_calls"):
         table.add_row(name.replace("_", " "), str(run.get(name, 0)))
+    if links_waiting is not None:
+        table.add_row("associations made", str(run.get("linked") or 0))
+        table.add_row("associations removed", str(run.get("unlinked") or 0))
+        table.add_row("associations pending or failed", str(links_waiting))
     table.add_row("batches retried", str(drained.retried))
     table.add_row("batches poisoned", str(drained.poisoned + drained.parked))
     seconds = run_seconds(run)
@@ -191,6 +199,6 @@ def _print_summary(run: dict[str, Any], drained: Any, config_path: str | None) -
         table.add_row("duration", f"{seconds:.1f} s")
         table.add_row("rows per second", f"{run.get('rows_read', 0) / max(seconds, 0.001):.0f}")
     out.print(table)
-    if run.get("rejected") or run.get("failed"):
-        out.print(f"rejected and failed rows keep their reasons: {hint(config_path, 'status --rejected')}",
-                  highlight=False)
+    if run.get("rejected") or run.get("failed") or links_waiting:
+        out.print(f"rejected and failed rows, and associations that wait, keep their reasons: "
+                  f"{hint(config_path, 'status --rejected')}", highlight=False)

@@ -116,6 +116,16 @@ class Associations(StateTables):
             out.append(link)
         return out
 
+    def pending_on_rejected(self, object_names: Iterable[str]) -> list[tuple[LinkState, str | None]]:
+        """Pending links whose target row was rejected, with the target's reason."""
+        a, r = self.links.c, self.records.c
+        stmt = (select(self.links, r.reason.label("target_reason"))
+                .join(self.records, and_(r.object_name == a.to_object, r.source_key == a.to_key))
+                .where(and_(a.status == "pending", r.last_outcome == "rejected", r.hubspot_id.is_(None),
+                            self._in(a.object_name, sorted(set(object_names))))))
+        with self._connect() as conn:
+            return [(_link(row), row["target_reason"]) for row in conn.execute(stmt).mappings().all()]
+
     def link_counts(self, object_names: Iterable[str] | None = None) -> dict[str, dict[str, int]]:
         """Per object, how many of its rows' links are in each status."""
         a = self.links.c

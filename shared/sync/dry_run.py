@@ -17,6 +17,7 @@ from shared.mapping.field_mapper import match_value
 from shared.runtime import Runtime
 from shared.sync import assessment
 from shared.sync.assessment import BatchCounts, Candidate
+from shared.sync.linker import Linker
 
 
 @dataclass
@@ -54,9 +55,25 @@ def preview(rt: Runtime, obj: ObjectConfig, schema: PortalSchema, sample: int = 
                 out.rejections.append((st.source_key, st.reason or ""))
         for start in range(0, len(candidates), 100):
             _compare(rt, obj, candidates[start:start + 100], out, sample)
+        if obj.associations:
+            links = _linker(rt).preview(obj, {k: r for k, r in rows.items() if k not in rejected(settled)})
+            out.counts.linked += links.linked
+            out.counts.unlinked += links.unlinked
+            out.counts.link_pending += links.pending
+            out.counts.link_failed += links.failed
         if on_page:
             on_page(len(page))
     return out
+
+
+def rejected(settled: list) -> set[str]:  # type: ignore[type-arg]
+    return {st.source_key for st in settled if st.last_outcome in ("rejected", "missing")}
+
+
+def _linker(rt: Runtime) -> Linker:
+    from shared.source.table import TableCache
+
+    return Linker(rt.config, rt.state, rt.writer, TableCache(rt.source_table))
 
 
 def _drop_duplicates(rt: Runtime, obj: ObjectConfig, schema: PortalSchema, candidates: list[Candidate],

@@ -114,18 +114,7 @@ class Linker:
         to_remove: list[LinkState] = []
         for assoc in obj.associations:
             target = self.config.object(assoc.to)
-            wanted: dict[str, str | None] = {}
-            for key in keys:
-                row = rows[key].row or {}
-                values = [row.get(c) for c in assoc.columns]
-                if any(v is None for v in values):
-                    wanted[key] = None
-                    continue
-                try:
-                    typed = self.sources.get(target).typed_key(tuple(values))
-                except MalformedMessage:
-                    typed = None
-                wanted[key] = key_to_json(typed) if typed is not None else f"!{values!r}"
+            wanted = self.wanted(assoc, rows, keys)
             targets = self.state.get_records(target.name, sorted({v for v in wanted.values() if v and v[0] != "!"}))
             unknown = sorted({v for v in wanted.values() if v and v[0] != "!" and v not in targets})
             in_sql = set(self.sources.get(target).read_rows([_key(v) for v in unknown])) if unknown else set()
@@ -156,7 +145,7 @@ class Linker:
                     continue
                 link.status = "pending"
                 if st is not None and st.last_outcome == "rejected":
-                    link.reason = f"{assoc.to} row {to_key} was rejected: {st.reason}"
+                    link.reason = f"{target.name} row {to_key} was rejected: {st.reason}"
                 elif st is None and to_key not in in_sql:
                     link.reason = f"{assoc.to} has no row with key {to_key} in {target.table}"
                 else:
@@ -169,6 +158,51 @@ class Linker:
         counts.linked += sum(1 for link in made if link.status == "made")
         counts.failed += sum(1 for link in made if link.status == "failed")
         self.state.save_links(changed + made)
+        return counts
+
+    def wanted(self, assoc: AssociationSpec, rows: dict[str, DeltaRow], keys: Iterable[str]) -> dict[str, str | None]:
+        """The target's source key each row's foreign key names (None: NULL; ``!values``: values
+        that do not fit the target's key columns)."""
+        target = self.sources.get(self.config.object(assoc.to))
+        wanted: dict[str, str | None] = {}
+        for key in keys:
+            row = rows[key].row or {}
+            values = [row.get(c) for c in assoc.columns]
+            if any(v is None for v in values):
+                wanted[key] = None
+                continue
+            try:
+                typed = target.typed_key(tuple(values))
+            except MalformedMessage:
+                typed = None
+            wanted[key] = key_to_json(typed) if typed is not None else f"!{values!r}"
+        return wanted
+
+    def preview(self, obj: ObjectConfig, rows: dict[str, DeltaRow]) -> LinkCounts:
+        """What ``link_rows`` would do with these rows (reads state only; ``hubsync plan``): links to
+        make now, to remove, and to wait for a target that has no HubSpot id yet (it may get one
+        in the same run)."""
+        counts = LinkCounts()
+        keys = sorted(k for k, r in rows.items() if r.row is not None and not r.error)
+        if not obj.associations or not keys:
+            return counts
+        existing = self.state.links_of(obj.name, keys)
+        for assoc in obj.associations:
+            wanted = self.wanted(assoc, rows, keys)
+            targets = self.state.get_records(assoc.to, sorted({v for v in wanted.values() if v and v[0] != "!"}))
+            for key in keys:
+                before, to_key = existing.get((key, assoc.name)), wanted[key]
+                made = before is not None and before.status == "made"
+                if assoc.remove_stale and made and before.to_key != to_key:  # type: ignore[union-attr]
+                    counts.unlinked += 1
+                if to_key is None or (made and before.to_key == to_key):  # type: ignore[union-attr]
+                    continue
+                if to_key[0] == "!":
+                    counts.failed += 1
+                elif (st := targets.get(to_key)) is not None and st.hubspot_id:
+                    counts.linked += 1
+                else:
+                    counts.pending += 1
         return counts
 
     def link_targets(self, obj: ObjectConfig, run_id: str, ids: dict[str, str]) -> LinkCounts:
@@ -188,6 +222,10 @@ class Linker:
         names = [o.name for o in self.config.objects if o.associations]
         if not names:
             return counts
+        # a target rejected after a linking batch looked it up (both ran at once): say so
+        stale = [(link, f"{link.to_object} row {link.to_key} was rejected: {reason}")
+                 for link, reason in self.state.pending_on_rejected(names)]
+        self.state.save_links([_with_reason(link, why) for link, why in stale if link.reason != why])
         while True:
             ready = self.state.pending_ready(names)
             if not ready:
@@ -260,6 +298,11 @@ class Linker:
             removed += len(pairs)
             log_event(log, logging.INFO, "associations_removed", object=obj.name, association=name, links=len(pairs))
         return removed
+
+
+def _with_reason(link: LinkState, reason: str) -> LinkState:
+    link.reason = reason
+    return link
 
 
 def _parse_type(text: str | None) -> tuple[str, int] | None:

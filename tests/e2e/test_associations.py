@@ -230,3 +230,18 @@ def test_validate_names_an_association_label_the_portal_does_not_have(source_db,
 
     emulator.add_association_label("contacts", "companies", "Billing contact")
     preflight(rt, rt.config.objects)  # now it resolves
+
+
+def test_a_link_waiting_for_a_company_that_is_then_rejected_says_so(source_db, emulator):
+    """The linking batch saw the company not synced yet; the company's batch then rejected it. The
+    run's sweep puts the company's reason on the waiting link (it was a race within one run)."""
+    engine, tables, rt = _setup(source_db, emulator)
+    _fill(engine, tables, [(1, None, "x.example")], [(1, "a@example.com", 1)])
+    run_sync(rt, objects=["people"], workers=1)
+    assert "has no HubSpot id yet" in _link_states(rt, "people")["[1]"].reason
+
+    run_sync(rt, objects=["companies"], workers=1)
+
+    link = _link_states(rt, "people")["[1]"]
+    assert link.status == "pending"
+    assert link.reason.startswith("companies row [1] was rejected: name") and "required" in link.reason

@@ -160,7 +160,10 @@ def test_demo_runs_with_no_token_and_second_run_sends_only_edits(tmp_path):
     config.write_text(text)
     first = hubsync("run", "-c", str(config), env=env, cwd=tmp_path)
     assert first.returncode == 1, first.stderr  # the demo's deliberately bad rows
-    assert "970" in first.stdout
+    counts = dict(re.findall(r"│\s*([a-z ]+?)\s*│\s*(\d+)\s*│", first.stdout))
+    # 970 valid customers, 10 companies, 50 deals; links: 940 customers with a company that exists, 50 deals
+    assert (counts["created"], counts["rejected"], counts["associations made"]) == ("1030", "30", "990")
+    assert counts["associations pending or failed"] == "10"  # customers naming company 9999
     edit = hubsync("demo", "edit", "-c", str(config), env=env, cwd=tmp_path)
     assert edit.returncode == 0 and "changed 10 customers" in edit.stdout
     second = hubsync("run", "-c", str(config), env=env, cwd=tmp_path)
@@ -169,6 +172,17 @@ def test_demo_runs_with_no_token_and_second_run_sends_only_edits(tmp_path):
     assert lines.get("rows read") == "10" and lines.get("updated") == "10" and lines.get("api calls") == "1"
     with Emulator(token="demo-token", data_file=str(tmp_path / "emulator.json")) as emu:
         assert len(emu.records("contacts")) == 970
+        assert len(emu.records("companies")) == 10 and len(emu.records("deals")) == 50
+        # every customer is linked to the company its SQL row names, and to no other
+        with sa.create_engine(f"sqlite:///{tmp_path / 'demo.db'}").connect() as conn:
+            rows = conn.execute(sa.text("SELECT c.email, p.name FROM customers c JOIN companies p "
+                                        "ON p.company_id = c.company_id")).all()
+        company_of = {r["id"]: r["properties"]["name"] for r in emu.records("companies")}
+        contact_of = {r["id"]: r["properties"]["email"] for r in emu.records("contacts")}
+        linked = sorted((contact_of[f], company_of[t]) for f, t, _ in emu.associations("contacts", "companies"))
+        valid = {email.strip().lower() for email in contact_of.values()}
+        assert linked == sorted((e.strip().lower(), name) for e, name in rows if e.strip().lower() in valid)
+        assert len(linked) == 940
 
 
 def test_unreachable_hubspot_exits_3_with_one_line(project):
