@@ -271,6 +271,7 @@ class HubSpotWriter:
         """The association types from ``from_type`` to ``to_type``: ``{category, typeId, label}``
         (label None: the unlabelled default)."""
         api = self._api("link_types")
+        from_type, to_type = self.api_type(from_type), self.api_type(to_type)
         data, _ = self._call(
             f"GET /crm/v4/associations/{from_type}/{to_type}/labels",
             lambda: _json(api.get_all_with_http_info(from_type, to_type, _request_timeout=self.timeout,
@@ -284,6 +285,7 @@ class HubSpotWriter:
         ``MAX_LINKS``; returns the pairs HubSpot refused, with its reason (a record gone)."""
         refused: dict[tuple[str, str], str] = {}
         api = self._api("links")
+        from_type, to_type = self.api_type(from_type), self.api_type(to_type)
         for start in range(0, len(pairs), MAX_LINKS):
             chunk = list(pairs[start:start + MAX_LINKS])
             body = {"inputs": [{"from": {"id": f}, "to": {"id": t},
@@ -310,6 +312,7 @@ class HubSpotWriter:
                type_id: int) -> None:
         """Remove one association type between each pair (other types, a person's labels, stay)."""
         api = self._api("links")
+        from_type, to_type = self.api_type(from_type), self.api_type(to_type)
         for start in range(0, len(pairs), MAX_LINKS):
             chunk = list(pairs[start:start + MAX_LINKS])
             body = {"inputs": [{"from": {"id": f}, "to": {"id": t},

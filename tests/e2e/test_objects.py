@@ -314,6 +314,31 @@ def test_a_custom_object_syncs_whichever_of_its_names_the_configuration_uses(sou
     assert all(sent_as in path and "p_cars" not in path for path in object_paths), object_paths
 
 
+def test_a_custom_object_named_by_its_short_name_is_associated_under_its_api_name(sqlite_url, emulator):
+    engine = sa.create_engine(sqlite_url)
+    emulator.add_schema("cars", properties=["vin", "model"], required=["vin"], unique=["vin"])
+    emulator.add_property("companies", {"name": "sql_company_id", "type": "string", "hasUniqueValue": True})
+    companies = make_table(engine, None, "companies", [sa.Column("name", sa.String(100))],
+                           [{"name": "Fleet A"}, {"name": "Fleet B"}])
+    cars = make_table(engine, None, "cars", [sa.Column("vin", sa.String(40)), sa.Column("owner_id", sa.Integer)],
+                      [{"vin": "V1", "owner_id": 2}, {"vin": "V2", "owner_id": 1}, {"vin": "V3", "owner_id": None}])
+    data = sync_config(None, object_config("cars", "p_cars", cars, "vin", {"vin": {"column": "vin"}},
+                                           associations=[{"to": "fleet", "column": "owner_id"}]),
+                       object_config("fleet", "companies", companies, "sql_company_id",
+                                     {"sql_company_id": {"column": "id", "transform": "string"},
+                                      "name": {"column": "name"}}))
+    rt = make_runtime(engine, emulator, config=data)
+    preflight(rt, rt.config.objects)
+
+    run_sync(rt, base_backoff=0.01)
+
+    car_ids = {r["properties"]["vin"]: r["id"] for r in emulator.records("p_cars")}
+    fleet_ids = {r["properties"]["name"]: r["id"] for r in emulator.records("companies")}
+    linked = {(f, t) for f, t, _ in emulator.associations("p_cars", "companies")}
+    assert linked == {(car_ids["V1"], fleet_ids["Fleet B"]), (car_ids["V2"], fleet_ids["Fleet A"])}
+    assert not [path for _, path, _ in emulator.calls if "p_cars" in path]
+
+
 def test_validate_reports_an_unknown_custom_object_and_unmapped_required_properties(project, emulator):
     env, cwd, config = project["env"], project["cwd"], project["config"]
     emulator.add_schema("cars", properties=["vin", "model"], required=["vin", "model"], unique=["vin"])
