@@ -30,7 +30,8 @@ def test_an_older_runs_table_gets_its_new_counter_and_keeps_its_rows(source_db) 
         conn.execute(sa.text(f"INSERT INTO {engine.dialect.identifier_preparer.format_table(runs)} VALUES "
                              "('r1', 'cli', 'finished', '2026-01-01 00:00:00', NULL, 5, 1, 4, 0, 0, 1, 0, 0, 2, NULL)"))
 
-    with pytest.raises(ConfigurationError, match=r"lack (hubsync_)?runs.adopted, (hubsync_)?runs.linked, (hubsync_)?runs.unlinked: run `hubsync init-db` to add them"):
+    missing = r"lack (hubsync_)?runs.adopted, (hubsync_)?runs.linked, (hubsync_)?runs.unlinked: run `hubsync init-db`"
+    with pytest.raises(ConfigurationError, match=missing + " to add them"):
         state.check()
     state.init_db()
     state.check()
