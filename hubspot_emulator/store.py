@@ -216,8 +216,9 @@ class Store:
         return names
 
     @staticmethod
-    def _norm(prop: str, value: str) -> str:
-        return value.lower() if prop == "email" else value
+    def _norm(object_type: str, prop: str, value: str) -> str:
+        """A unique value as HubSpot compares it: a contact's email case-blind, anything else exactly."""
+        return value.lower() if prop == "email" and object_type == "contacts" else value
 
     def _reindex_all(self) -> None:
         self._unique = {}
@@ -232,7 +233,7 @@ class Store:
             for prop, values in index.items():
                 value = rec["properties"].get(prop)
                 if value:
-                    values.setdefault(self._norm(prop, value), rid)
+                    values.setdefault(self._norm(object_type, prop, value), rid)
         self._unique[object_type] = index
 
     def _canonical(self, object_type: str) -> str:
@@ -272,7 +273,7 @@ class Store:
         if id_property == "hs_object_id":
             rec = self._records.get(object_type, {}).get(value)
             return value if rec is not None and not rec.get("archived") else None
-        return self._unique.get(object_type, {}).get(id_property, {}).get(self._norm(id_property, value))
+        return self._unique.get(object_type, {}).get(id_property, {}).get(self._norm(object_type, id_property, value))
 
     def _check_duplicates(self, keys: list[tuple[str, str, str]]) -> None:
         seen: set[tuple[str, str]] = set()
@@ -306,10 +307,10 @@ class Store:
                 value = changes.get(prop)
                 if not value:
                     continue
-                key = (prop, self._norm(prop, value))
+                key = (prop, self._norm(object_type, prop, value))
                 owner = index[prop].get(key[1])
                 if owner is not None and owner != rid:
-                    if prop == "email":
+                    if prop == "email" and object_type == "contacts":
                         message = f"{singular(object_type).capitalize()} already exists. Existing ID: {owner}"
                     else:
                         message = (
@@ -398,10 +399,10 @@ class Store:
             else:
                 props[name] = value
             if name in index:
-                if old and index[name].get(self._norm(name, old)) == rec["id"]:
-                    del index[name][self._norm(name, old)]
+                if old and index[name].get(self._norm(object_type, name, old)) == rec["id"]:
+                    del index[name][self._norm(object_type, name, old)]
                 if props.get(name):
-                    index[name][self._norm(name, props[name])] = rec["id"]
+                    index[name][self._norm(object_type, name, props[name])] = rec["id"]
         rec["updatedAt"] = now
         for name in modified_properties(object_type):
             props[name] = now
@@ -444,13 +445,13 @@ class Store:
                 value = id_of(item)
                 self._check_id_property(t, id_property, allow_email=True, allow_object_id=False)
                 parsed.append((id_property, value, properties_of(item), item.get("objectWriteTraceId")))
-            self._check_duplicates([(p, v, self._norm(p, v)) for p, v, _, _ in parsed])
+            self._check_duplicates([(p, v, self._norm(t, p, v)) for p, v, _, _ in parsed])
 
             errors: list[dict[str, Any]] = []
             all_changes: list[dict[str, str]] = []
             for id_property, value, props, _ in parsed:
-                changes, errs = validate_properties(defs, props)
-                normalized, id_error = validate_value(id_property, defs[id_property], value)
+                changes, errs = validate_properties(defs, props, t)
+                normalized, id_error = validate_value(id_property, defs[id_property], value, t)
                 errors += errs
                 if id_error:
                     errors.append(id_error)
@@ -501,7 +502,7 @@ class Store:
                 set(traces)
             ) == len(traces)
 
-            validated = [validate_properties(defs, props) for props, _ in parsed]
+            validated = [validate_properties(defs, props, t) for props, _ in parsed]
             for changes, errs in validated:
                 if not errs:
                     errs += self._write_errors(t, None, changes)
@@ -573,9 +574,9 @@ class Store:
                 self._check_id_property(t, id_property, allow_email=False, allow_object_id=True)
                 props = properties_of(item, required=True)
                 parsed.append((id_property, value, props, item.get("objectWriteTraceId")))
-            self._check_duplicates([(p, v, self._norm(p, v)) for p, v, _, _ in parsed])
+            self._check_duplicates([(p, v, self._norm(t, p, v)) for p, v, _, _ in parsed])
 
-            validated = [validate_properties(defs, props) for _, _, props, _ in parsed]
+            validated = [validate_properties(defs, props, t) for _, _, props, _ in parsed]
             problems = [e for _, errs in validated for e in errs]
             if problems:
                 raise validation_error(validation_message(problems))
@@ -630,7 +631,7 @@ class Store:
             seen: set[str] = set()
             for item in inputs:
                 value = id_of(item)
-                key = self._norm(id_property, value)
+                key = self._norm(t, id_property, value)
                 if key in seen:
                     continue
                 seen.add(key)
@@ -661,8 +662,8 @@ class Store:
                 self._associations.links.drop_record(t, rec["id"])
                 for prop, values in index.items():
                     value = rec["properties"].get(prop)
-                    if value and values.get(self._norm(prop, value)) == rec["id"]:
-                        del values[self._norm(prop, value)]
+                    if value and values.get(self._norm(t, prop, value)) == rec["id"]:
+                        del values[self._norm(t, prop, value)]
             return 204, None
 
     # ------------------------------------------------------------------ single-object endpoints
@@ -1035,10 +1036,12 @@ class Store:
             return copy.deepcopy(rec)
 
     def find(self, object_type: str, prop: str, value: str) -> dict | None:
-        wanted = self._norm(prop, value)
+        with self._reading():
+            t = self._canonical(object_type)
+        wanted = self._norm(t, prop, value)
         for rec in self.records(object_type):
             current = rec["properties"].get(prop)
-            if current is not None and self._norm(prop, current) == wanted:
+            if current is not None and self._norm(t, prop, current) == wanted:
                 return rec
         return None
 

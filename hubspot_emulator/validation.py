@@ -105,10 +105,13 @@ def is_read_only(definition: dict[str, Any]) -> bool:
     return bool(metadata.get("readOnlyValue") or definition.get("calculated"))
 
 
-def validate_value(name: str, definition: dict[str, Any], value: str) -> tuple[str, dict[str, Any] | None]:
-    """Check one non-empty string value against its definition.
+def validate_value(
+    name: str, definition: dict[str, Any], value: str, object_type: str
+) -> tuple[str, dict[str, Any] | None]:
+    """Check one non-empty string value against its definition (of a property of ``object_type``).
 
-    Returns ``(normalized_value, None)`` or ``(value, error)``.
+    Returns ``(normalized_value, None)`` or ``(value, error)``. Only a contact's email is stored
+    lowercase; a property named ``email`` on another object keeps its case.
     """
     type_ = definition.get("type")
     if type_ == "string":
@@ -121,7 +124,7 @@ def validate_value(name: str, definition: dict[str, Any], value: str) -> tuple[s
         if name == "email":
             if not is_valid_email(value):
                 return value, property_error(name, INVALID_EMAIL, f"Email address {value} is invalid")
-            return value.lower(), None
+            return (value.lower() if object_type == "contacts" else value), None
         return value, None
     if type_ == "number":
         if not _NUMBER_RE.match(value):
@@ -160,7 +163,7 @@ def validate_value(name: str, definition: dict[str, Any], value: str) -> tuple[s
 
 
 def validate_properties(
-    definitions: dict[str, dict[str, Any]], properties: dict[str, Any]
+    definitions: dict[str, dict[str, Any]], properties: dict[str, Any], object_type: str
 ) -> tuple[dict[str, str], list[dict[str, Any]]]:
     """Validate a ``properties`` object of one input.
 
@@ -189,7 +192,7 @@ def validate_properties(
         if raw == "":
             normalized[name] = ""
             continue
-        value, error = validate_value(name, definition, raw)
+        value, error = validate_value(name, definition, raw, object_type)
         if error:
             errors.append(error)
         else:

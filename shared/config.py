@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from shared.errors import ConfigurationError
+from shared.mapping.object_types import PIPELINE_PROPERTIES, check_object_type
 from shared.mapping.transforms import TransformSpec, parse_transforms
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_ $#@]*$")
@@ -111,12 +112,23 @@ class ObjectConfig(_Strict):
     """One SQL table (or view) synced to one HubSpot object type."""
 
     name: str = Field(description="Unique name of this sync, used in state and messages.")
-    object_type: str = Field(description="HubSpot object type: contacts, companies, deals, or a custom one.")
+    object_type: str = Field(
+        description="HubSpot object type: contacts, companies, deals, tickets, or a custom object's fully qualified "
+                    "name (p<portalId>_<name>), short name (p_<name>) or objectTypeId (2-<n>).")
     table: str = Field(description="Table or view, optionally schema-qualified: 'dbo.Customers'.")
     key: list[str] = Field(min_length=1, description="Column(s) that identify a source row.")
     watermark: Watermark
-    id_property: str = Field(description="HubSpot property used to match records: 'email' or a unique one.")
+    id_property: str = Field(
+        description="HubSpot property used to match records: 'email' (contacts only) or one with hasUniqueValue.")
     fields: dict[str, FieldSpec] = Field(min_length=1)
+    pipeline_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="Deals and tickets: source values of the pipeline field -> a pipeline id or label. Values not "
+                    "listed are taken as a pipeline id or label themselves.")
+    stage_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="Deals and tickets: source values of the stage field -> a stage id or label (a label is looked "
+                    "up in the row's pipeline). Values not listed are taken as a stage id or label themselves.")
     null_values: Literal["clear", "omit"] = "clear"
     duplicate_owner: Literal["lowest_key", "highest_key"] = Field(
         default="lowest_key",
@@ -139,6 +151,56 @@ class ObjectConfig(_Strict):
     def _check_name(cls, value: str) -> str:
         if not re.match(r"^[a-z][a-z0-9_]{0,39}$", value):
             raise ValueError("must be 1-40 lowercase letters, digits and '_' (starting with a letter)")
+        return value
+
+    @field_validator("object_type")
+    @classmethod
+    def _check_object_type(cls, value: str) -> str:
+        return check_object_type(value)
+
+    @field_validator("id_property")
+    @classmethod
+    def _check_id_property(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("object_type") == "companies" and value == "domain":
+            raise ValueError("companies cannot be matched on domain: HubSpot does not keep a domain unique (several "
+                             "companies may share one, and upsert by domain is refused); create a property with "
+                             "unique values (hasUniqueValue), such as sql_company_id, map your key to it and name it "
+                             "here")
+        return value
+
+    @field_validator("fields")
+    @classmethod
+    def _stage_needs_pipeline(cls, value: dict[str, FieldSpec], info: ValidationInfo) -> dict[str, FieldSpec]:
+        names = PIPELINE_PROPERTIES.get(info.data.get("object_type") or "")
+        if names and names[1] in value and names[0] not in value:
+            raise ValueError(f"{names[1]} is mapped without {names[0]}: map {names[0]} too (a column, or a constant "
+                             "such as the pipeline's id or label), since a stage is looked up in its pipeline")
+        return value
+
+    @field_validator("pipeline_map", "stage_map", mode="before")
+    @classmethod
+    def _text_entries(cls, value: Any) -> Any:
+        if isinstance(value, dict):  # YAML reads 1: closedwon as an int key
+            return {str(k): (str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v)
+                    for k, v in value.items()}
+        return value
+
+    @field_validator("pipeline_map", "stage_map")
+    @classmethod
+    def _map_applies(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        if not value:
+            return value
+        object_type = info.data.get("object_type") or ""
+        names = PIPELINE_PROPERTIES.get(object_type)
+        if names is None:
+            raise ValueError(f"only deals and tickets have pipelines, not {object_type}")
+        prop = names[0] if info.field_name == "pipeline_map" else names[1]
+        fields = info.data.get("fields")  # absent when the fields themselves are wrong: reported there
+        if fields is not None and prop not in fields:
+            raise ValueError(f"maps values of fields.{prop}, which is not mapped")
+        empty = [k for k, v in value.items() if not str(v).strip()]
+        if empty:
+            raise ValueError(f"entry {empty[0]!r} maps to nothing: give a {prop} id or label")
         return value
 
     @field_validator("phone_region")

@@ -1,8 +1,13 @@
-"""HubSpot through the official SDK: the portal schema, batch upsert/update/read.
+"""HubSpot through the official SDK: the portal schema, pipelines and custom objects, batch
+upsert/update/read.
 
 One generated API object per thread (the SDK's ``ApiClient.last_response`` is not thread
 safe); every call goes through the shared ``RateBudget``, retries transient failures a few
 times with the delay HubSpot asks for, and otherwise raises a classified hubsync error.
+
+Every method takes the object type as the configuration names it. A custom object's short name
+``p_<name>`` is sent as its fully qualified name (HubSpot's object endpoints take that or the
+objectTypeId), found once through ``GET /crm/v3/schemas``.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from shared.hubspot.error_handler import classify_exception, conflict_error
 from shared.hubspot.rate_budget import PacedBudget, RateBudget
 from shared.mapping.data_validator import PortalSchema, PropertyDef
 from shared.mapping.field_mapper import match_value
+from shared.mapping.object_types import CustomObject, find_custom, is_custom, unknown_custom
+from shared.mapping.pipelines import Pipelines
 
 T = TypeVar("T")
 MAX_BATCH = 100
@@ -74,6 +81,7 @@ class HubSpotWriter:
         self._local = threading.local()
         self._lock = threading.Lock()
         self.api_calls = 0
+        self._custom: list[CustomObject] | None = None  # the portal's custom objects, once listed
 
     def __repr__(self) -> str:
         return f"HubSpotWriter(base_url={self.base_url!r}, token=**********)"
@@ -92,6 +100,8 @@ class HubSpotWriter:
             self._local.properties = client.crm.properties.core_api
             self._local.links = client.crm.associations.v4.batch_api
             self._local.link_types = client.crm.associations.v4.schema.definitions_api
+            self._local.pipelines = client.crm.pipelines.pipelines_api
+            self._local.schemas = client.crm.schemas.core_api
         return client
 
     def _api(self, name: str) -> Any:
@@ -129,15 +139,39 @@ class HubSpotWriter:
         """Calls made by the current thread (a worker thread's batches are its own)."""
         return getattr(self._local, "calls", 0)
 
+    # -- object types --
+
+    def custom_objects(self, refresh: bool = False) -> list[CustomObject]:
+        """The portal's custom objects (one call, then remembered; ``refresh`` lists them again)."""
+        if self._custom is None or refresh:
+            api = self._api("schemas")
+            data, _ = self._call("GET /crm/v3/schemas", lambda: _json(api.get_all_with_http_info(
+                archived=False, _request_timeout=self.timeout, _preload_content=False)))
+            self._custom = [CustomObject.from_api(s) for s in data.get("results") or []]
+        return self._custom
+
+    def api_type(self, object_type: str) -> str:
+        """The name HubSpot's endpoints take for ``object_type``: a custom object's short name
+        ``p_<name>`` becomes its fully qualified name; every other name is sent as it is."""
+        if not (object_type.startswith("p_") and is_custom(object_type)):
+            return object_type
+        found = find_custom(object_type, self.custom_objects())
+        if found is None:  # made since the list was read?
+            found = find_custom(object_type, self.custom_objects(refresh=True))
+        if found is None:
+            raise UnknownObjectType(unknown_custom(object_type, self._custom or []))
+        return found.fully_qualified_name
+
     # -- schema --
 
     def fetch_schema(self, object_type: str) -> PortalSchema:
         """The portal's property definitions of ``object_type`` (one call)."""
         api = self._api("properties")
+        name = self.api_type(object_type)
         try:
             data, _ = self._call(
-                f"GET /crm/v3/properties/{object_type}",
-                lambda: api.get_all_with_http_info(object_type, archived=False, _request_timeout=self.timeout),
+                f"GET /crm/v3/properties/{name}",
+                lambda: api.get_all_with_http_info(name, archived=False, _request_timeout=self.timeout),
             )
         except ConfigurationError as err:
             # error_handler's 404 text; "404" anywhere in it also matched a 401's correlation id
@@ -148,6 +182,16 @@ class HubSpotWriter:
             raise
         return PortalSchema(object_type, [PropertyDef.from_sdk(p) for p in data.results or []])
 
+    def fetch_pipelines(self, object_type: str) -> Pipelines:
+        """The pipelines of deals or tickets, with their stages (one call)."""
+        api = self._api("pipelines")
+        data, _ = self._call(
+            f"GET /crm/v3/pipelines/{object_type}",
+            lambda: _json(api.get_all_with_http_info(object_type, _request_timeout=self.timeout,
+                                                     _preload_content=False)),
+        )
+        return Pipelines.from_api(object_type, data)
+
     # -- writes --
 
     def upsert(self, object_type: str, id_property: str,
@@ -156,9 +200,10 @@ class HubSpotWriter:
         _check_size(items)  # the body as HubSpot's JSON names it: the SDK sends a dict as it is
         body = {"inputs": [{"id": v, "idProperty": id_property, "properties": p} for v, p in items]}
         api = self._api("batch")
+        name = self.api_type(object_type)
         data, _status = self._call(
-            f"POST /crm/v3/objects/{object_type}/batch/upsert",
-            lambda: _json(api.upsert_with_http_info(object_type, body, _request_timeout=self.timeout,
+            f"POST /crm/v3/objects/{name}/batch/upsert",
+            lambda: _json(api.upsert_with_http_info(name, body, _request_timeout=self.timeout,
                                                     _preload_content=False)),
         )
         errors = data.get("errors") or []
@@ -177,9 +222,10 @@ class HubSpotWriter:
         _check_size(items)
         body = {"inputs": [{"id": i, "properties": p} for i, p in items]}
         api = self._api("batch")
+        name = self.api_type(object_type)
         data, _status = self._call(
-            f"POST /crm/v3/objects/{object_type}/batch/update",
-            lambda: _json(api.update_with_http_info(object_type, body, _request_timeout=self.timeout,
+            f"POST /crm/v3/objects/{name}/batch/update",
+            lambda: _json(api.update_with_http_info(name, body, _request_timeout=self.timeout,
                                                     _preload_content=False)),
         )
         missing: set[str] = set()
@@ -204,9 +250,10 @@ class HubSpotWriter:
         if id_property:
             body["idProperty"] = id_property
         api = self._api("batch")
+        name = self.api_type(object_type)
         data, _ = self._call(
-            f"POST /crm/v3/objects/{object_type}/batch/read",
-            lambda: _json(api.read_with_http_info(object_type, body, archived=False, _request_timeout=self.timeout,
+            f"POST /crm/v3/objects/{name}/batch/read",
+            lambda: _json(api.read_with_http_info(name, body, archived=False, _request_timeout=self.timeout,
                                                   _preload_content=False)),
         )
         out = {}
@@ -214,7 +261,7 @@ class HubSpotWriter:
             props = dict(result.get("properties") or {})
             rid = str(result.get("id"))
             key = props.get(id_property, rid) if id_property else rid
-            key = match_value(id_property, str(key)) if id_property and key else key
+            key = match_value(object_type, id_property, str(key)) if id_property and key else key
             out[str(key)] = {"id": rid, "properties": props}
         return out
 
@@ -224,6 +271,7 @@ class HubSpotWriter:
         """The association types from ``from_type`` to ``to_type``: ``{category, typeId, label}``
         (label None: the unlabelled default)."""
         api = self._api("link_types")
+        from_type, to_type = self.api_type(from_type), self.api_type(to_type)
         data, _ = self._call(
             f"GET /crm/v4/associations/{from_type}/{to_type}/labels",
             lambda: _json(api.get_all_with_http_info(from_type, to_type, _request_timeout=self.timeout,
@@ -237,6 +285,7 @@ class HubSpotWriter:
         ``MAX_LINKS``; returns the pairs HubSpot refused, with its reason (a record gone)."""
         refused: dict[tuple[str, str], str] = {}
         api = self._api("links")
+        from_type, to_type = self.api_type(from_type), self.api_type(to_type)
         for start in range(0, len(pairs), MAX_LINKS):
             chunk = list(pairs[start:start + MAX_LINKS])
             body = {"inputs": [{"from": {"id": f}, "to": {"id": t},
@@ -263,6 +312,7 @@ class HubSpotWriter:
                type_id: int) -> None:
         """Remove one association type between each pair (other types, a person's labels, stay)."""
         api = self._api("links")
+        from_type, to_type = self.api_type(from_type), self.api_type(to_type)
         for start in range(0, len(pairs), MAX_LINKS):
             chunk = list(pairs[start:start + MAX_LINKS])
             body = {"inputs": [{"from": {"id": f}, "to": {"id": t},

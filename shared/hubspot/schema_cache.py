@@ -1,4 +1,5 @@
-"""The portal's property definitions, fetched once per object type and shared by threads."""
+"""The portal's property definitions (and pipelines of deals and tickets), fetched once per object
+type and shared by threads."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import time
 
 from shared.hubspot.hubspot_writer import HubSpotWriter
 from shared.mapping.data_validator import PortalSchema
+from shared.mapping.object_types import PIPELINE_PROPERTIES
 
 
 class SchemaCache:
@@ -24,5 +26,7 @@ class SchemaCache:
             if hit and time.monotonic() - hit[0] < self._ttl:
                 return hit[1]
             schema = self._writer.fetch_schema(object_type)
+            if object_type in PIPELINE_PROPERTIES:
+                schema.pipelines = self._writer.fetch_pipelines(object_type)
             self._cache[object_type] = (time.monotonic(), schema)
             return schema

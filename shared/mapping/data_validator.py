@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.mapping.pipelines import Pipelines
 from shared.mapping.transforms import MAX_STRING_LENGTH
 
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
@@ -57,11 +58,13 @@ class PropertyDef:
 
 
 class PortalSchema:
-    """The property definitions of one object type, fetched once per run."""
+    """The property definitions of one object type, fetched once per run, and its pipelines
+    (deals and tickets)."""
 
-    def __init__(self, object_type: str, definitions: Iterable[PropertyDef]) -> None:
+    def __init__(self, object_type: str, definitions: Iterable[PropertyDef], pipelines: Pipelines | None = None) -> None:
         self.object_type = object_type
         self.properties = {d.name: d for d in definitions}
+        self.pipelines = pipelines
 
     def types(self) -> dict[str, str]:
         return {name: d.type for name, d in self.properties.items()}

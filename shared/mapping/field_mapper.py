@@ -16,6 +16,7 @@ from typing import Any
 
 from shared.config import ObjectConfig
 from shared.errors import RecordRejected
+from shared.mapping.pipelines import Pipelines, resolve
 from shared.mapping.transforms import apply_transforms, to_hubspot_string
 
 
@@ -30,9 +31,10 @@ class MappedRecord:
     payload_hash: str
 
 
-def match_value(prop: str, value: str) -> str:
-    """A unique value as HubSpot compares it: emails case-insensitively, the rest exactly."""
-    return value.lower() if prop == "email" else value
+def match_value(object_type: str, prop: str, value: str) -> str:
+    """A unique value as HubSpot compares it: a contact's email case-insensitively, everything else
+    exactly (a unique property named ``email`` on companies, deals or a custom object too)."""
+    return value.lower() if prop == "email" and object_type == "contacts" else value
 
 
 def payload_hash(properties: Mapping[str, str]) -> str:
@@ -41,13 +43,19 @@ def payload_hash(properties: Mapping[str, str]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def mapping_fingerprint(obj: ObjectConfig, prop_types: Mapping[str, str] | None) -> bytes:
-    """What a row's payload depends on besides its values: the object's mapping and the portal's
-    types of its properties. A change to either makes every row's ``source_hash`` new."""
+def mapping_fingerprint(obj: ObjectConfig, prop_types: Mapping[str, str] | None,
+                        pipelines: Pipelines | None = None) -> bytes:
+    """What a row's payload depends on besides its values: the object's mapping, the portal's
+    types of its properties and, for deals and tickets, its pipelines. A change to any of them
+    makes every row's ``source_hash`` new."""
     types = prop_types or {}
     spec = obj.model_dump(mode="json", include={"object_type", "key", "id_property", "fields", "null_values",
                                                 "phone_region"})
     spec["types"] = {prop: types.get(prop) for prop in sorted(obj.fields)}
+    if obj.pipeline_map or obj.stage_map:  # only when set: other objects' fingerprints stay as they were
+        spec["maps"] = [obj.pipeline_map, obj.stage_map]
+    if pipelines is not None:
+        spec["pipelines"] = pipelines.fingerprint()
     return json.dumps(spec, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
@@ -68,8 +76,12 @@ def map_row(
     obj: ObjectConfig,
     version: str,
     prop_types: Mapping[str, str] | None = None,
+    pipelines: Pipelines | None = None,
 ) -> MappedRecord:
-    """Map one source row; raise ``RecordRejected`` listing every field that cannot be mapped."""
+    """Map one source row; raise ``RecordRejected`` listing every field that cannot be mapped.
+
+    With the portal's ``pipelines`` (deals, tickets), the pipeline and stage values become
+    HubSpot's ids (``shared.mapping.pipelines``); one that names nothing rejects the row."""
     prop_types = prop_types or {}
     properties: dict[str, str] = {}
     problems: list[str] = []
@@ -89,6 +101,8 @@ def map_row(
             problems.append(f"{prop}{_source(spec)}: {err.reason}")
         except (ValueError, TypeError, ArithmeticError) as err:  # a value no transform foresaw
             problems.append(f"{prop}{_source(spec)}: cannot convert the value ({type(err).__name__}: {err})")
+    if pipelines is not None:
+        problems += resolve(obj, pipelines, properties)
     if problems:
         raise RecordRejected("; ".join(problems))
     key = tuple(row[c] for c in obj.key)

@@ -163,7 +163,8 @@ class SourceTable:
             elif transform.name not in ("trim", "string"):
                 return None
         lowered = bool({"lower", "email"} & set(names))
-        return func.lower(expr) if prop == "email" and not lowered else expr
+        contact_email = prop == "email" and self.obj.object_type == "contacts"  # HubSpot's only case-blind match
+        return func.lower(expr) if contact_email and not lowered else expr
 
     def match_groups_statement(self, prop: str):  # type: ignore[no-untyped-def]
         """Keys and values of the rows whose ``prop`` value another row shares; None when that

@@ -56,7 +56,7 @@ class Candidate:
 
 
 def normalise_id_value(obj: ObjectConfig, value: str) -> str:
-    return match_value(obj.id_property, value)
+    return match_value(obj.object_type, obj.id_property, value)
 
 
 def assess(
@@ -68,7 +68,7 @@ def assess(
 ) -> tuple[list[RecordState], dict[str, int], list[Candidate]]:
     """Decide, without I/O, what each key needs: missing, rejected, unchanged, or a write."""
     types = schema.types()
-    fingerprint = mapping_fingerprint(obj, types)
+    fingerprint = mapping_fingerprint(obj, types, schema.pipelines)
     settled: list[RecordState] = []
     tally = {"rejected": 0, "unchanged": 0, "missing": 0}
     candidates: list[Candidate] = []
@@ -91,7 +91,7 @@ def assess(
             tally["unchanged"] += 1
             continue
         try:
-            mapped = map_row(row.row or {}, obj, row.version, types)
+            mapped = map_row(row.row or {}, obj, row.version, types, schema.pipelines)
             problems = schema.validate(mapped.properties)
             problems += [f"{prop}: a unique value of {len(value)} characters; hubsync keeps at most {MAX_MATCH_VALUE}"
                          for prop in unique_properties(obj, schema)
@@ -135,8 +135,8 @@ def unique_properties(obj: ObjectConfig, schema: PortalSchema) -> list[str]:
     return props
 
 
-def slots_of(props: list[str], c: Candidate) -> list[Slot]:
-    return [(p, match_value(p, c.mapped.properties[p])) for p in props if c.mapped.properties.get(p)]
+def slots_of(obj: ObjectConfig, props: list[str], c: Candidate) -> list[Slot]:
+    return [(p, match_value(obj.object_type, p, c.mapped.properties[p])) for p in props if c.mapped.properties.get(p)]
 
 
 def key_order(source_key: str) -> tuple[Any, ...]:
@@ -161,7 +161,7 @@ def pick_owners(obj: ObjectConfig, props: list[str], candidates: list[Candidate]
     kept, duplicates = [], []
     for c in sorted(candidates, key=lambda c: key_order(c.source_key), reverse=obj.duplicate_owner == "highest_key"):
         me = (obj.name, c.source_key)
-        slots = slots_of(props, c)
+        slots = slots_of(obj, props, c)
         clash = next(((slot, taken[slot]) for slot in slots if taken.get(slot, me) != me), None)
         if clash is not None:
             (prop, value), owner = clash

@@ -275,7 +275,7 @@ class UpsertBatch(BatchStep):
         found = self.w.writer.read(obj.object_type, sorted({v for v in lost.values() if v}), [obj.id_property],
                                    id_property=obj.id_property)
         for c in candidates:
-            hit = found.get(match_value(obj.id_property, lost.get(c.source_key) or ""))
+            hit = found.get(match_value(obj.object_type, obj.id_property, lost.get(c.source_key) or ""))
             if hit is not None:
                 c.hubspot_id = str(hit["id"])
                 log_event(log, logging.WARNING, "lost_write_found", run_id=self.msg.run_id, object=obj.name,
@@ -305,7 +305,7 @@ class UpsertBatch(BatchStep):
         owners = {(obj.id_property, value): (obj.name, key) for value, key in recorded.items()}
         kept, duplicates = pick_owners(obj, props, candidates, owners)
         conflicts = state.claim(obj.object_type, [Claim(p, v, obj.name, c.source_key)
-                                                  for c in kept for p, v in slots_of(props, c)])
+                                                  for c in kept for p, v in slots_of(obj, props, c)])
         if conflicts:
             kept, lost = pick_owners(obj, props, kept, {slot: (cl.object_name, cl.source_key)
                                                         for slot, cl in conflicts.items()})
@@ -401,7 +401,7 @@ class UpsertBatch(BatchStep):
         found = self.w.writer.read(self.obj.object_type, values, [prop], id_property=prop) if values else {}
         kept, refused = [], []
         for c in chunk:
-            hit = found.get(match_value(prop, c.mapped.properties.get(prop) or ""))
+            hit = found.get(match_value(self.obj.object_type, prop, c.mapped.properties.get(prop) or ""))
             if hit is None:
                 kept.append(c)
             else:
@@ -416,8 +416,9 @@ class UpsertBatch(BatchStep):
             by_key = {r.hubspot_id: r for r in results}
             matched = [(c, by_key.get(c.hubspot_id or "")) for c in chunk]
         else:
-            by_key = {match_value(via, r.id_value or ""): r for r in results}
-            matched = [(c, by_key.get(match_value(via, c.mapped.properties[via]))) for c in chunk]
+            kind = self.obj.object_type
+            by_key = {match_value(kind, via, r.id_value or ""): r for r in results}
+            matched = [(c, by_key.get(match_value(kind, via, c.mapped.properties[via]))) for c in chunk]
         states, lost = [], []
         for c, result in matched:
             if result is None:
@@ -442,7 +443,7 @@ class UpsertBatch(BatchStep):
         with self.w.state.transaction(keep_open=True):  # what HubSpot's answer settled, committed with what follows
             self.save(states)
             self.w.state.hold(self.obj.object_type, self.obj.name,
-                              {c.source_key: slots_of(self.props, c) for c, result in matched if result is not None})
+                              {c.source_key: slots_of(self.obj, self.props, c) for c, result in matched if result is not None})
             # a newer version claimed while this one was in flight: this write may have landed after it
             self.refused.update(self.w.state.newer_sends(
                 self.obj.name, {c.source_key: c.mapped.version for c, result in matched if result is not None}))

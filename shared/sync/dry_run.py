@@ -83,7 +83,7 @@ def _drop_duplicates(rt: Runtime, obj: ObjectConfig, schema: PortalSchema, candi
     recorded = rt.state.owners_of(obj.name, [c.norm_id for c in candidates])
     owners = {(obj.id_property, value): (obj.name, key) for value, key in recorded.items()}
     for prop in props:
-        values = [v for c in candidates for p, v in assessment.slots_of(props, c) if p == prop]
+        values = [v for c in candidates for p, v in assessment.slots_of(obj, props, c) if p == prop]
         held = rt.state.holders(obj.object_type, prop, values)
         owners.update({(prop, value): (cl.object_name, cl.source_key) for value, cl in held.items()})
     kept, duplicates = assessment.pick_owners(obj, props, candidates, owners)
@@ -111,7 +111,7 @@ def _compare(rt: Runtime, obj: ObjectConfig, chunk: list[Candidate], out: Object
             continue
         found = rt.writer.read(obj.object_type, [c.mapped.properties[prop] for c in todo], props, prop)
         for c in todo:
-            hit = found.get(match_value(prop, c.mapped.properties[prop]))
+            hit = found.get(match_value(obj.object_type, prop, c.mapped.properties[prop]))
             if hit:
                 existing[c.source_key] = hit
     for c in chunk:

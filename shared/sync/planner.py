@@ -230,7 +230,8 @@ class Planner:
         if self.schema_for is None:
             return None
         try:
-            fingerprint = mapping_fingerprint(obj, self.schema_for(obj.object_type).types())
+            schema = self.schema_for(obj.object_type)
+            fingerprint = mapping_fingerprint(obj, schema.types(), schema.pipelines)
         except Exception as err:  # noqa: BLE001 - the skip is an optimisation: without it every row goes
             log_event(log, logging.WARNING, "full_reread_skip_off", object=obj.name, error=first_line(err))
             return None

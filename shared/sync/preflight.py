@@ -1,5 +1,6 @@
 """Checks before anything is sent: source, tables and columns, state tables, the live
-HubSpot schema. Every problem is collected and reported at once."""
+HubSpot schema (custom objects, properties, pipelines). Every problem is collected and
+reported at once."""
 
 from __future__ import annotations
 
@@ -7,14 +8,17 @@ from collections.abc import Sequence
 
 from shared.config import ObjectConfig
 from shared.errors import ConfigurationError, SourceError, UnknownObjectType
+from shared.mapping import pipelines
 from shared.mapping.data_validator import PortalSchema
+from shared.mapping.object_types import PIPELINE_PROPERTIES, find_custom, is_custom, unknown_custom
 from shared.runtime import Runtime
 from shared.sync.planner import position_problem
 
 
 def check_fields(schema: PortalSchema, obj: ObjectConfig) -> list[str]:
     """Mapping problems found without reading a row: unknown or read-only targets, a non-unique
-    id_property, constants and value-map outputs HubSpot would refuse for every row."""
+    id_property, constants and value-map outputs HubSpot would refuse for every row; for deals and
+    tickets, pipeline and stage settings that name no pipeline or stage of the portal."""
     import difflib
 
     problems = []
@@ -27,8 +31,11 @@ def check_fields(schema: PortalSchema, obj: ObjectConfig) -> list[str]:
         elif definition.read_only:
             problems.append(f"fields.{prop}: property {prop!r} of {schema.object_type} is read-only")
     problems += [f"id_property: {p}" for p in schema.check_mapping([], obj.id_property)]
+    resolved = PIPELINE_PROPERTIES.get(obj.object_type, ()) if schema.pipelines is not None else ()
+    if schema.pipelines is not None:  # labels and codes become ids row by row: checked against the pipelines
+        problems += pipelines.config_problems(obj, schema.pipelines)
     for prop, spec in obj.fields.items():
-        if prop not in schema.properties or schema.properties[prop].read_only:
+        if prop not in schema.properties or schema.properties[prop].read_only or prop in resolved:
             continue
         fixed = [spec.constant] if spec.constant is not None else []
         fixed += [v for t in spec.transforms if t.name == "map" for v in t.arg["values"].values() if v is not None]
@@ -38,6 +45,20 @@ def check_fields(schema: PortalSchema, obj: ObjectConfig) -> list[str]:
                 where = "constant" if spec.constant is not None else "transform"
                 problems.append(f"fields.{prop}.{where}: {problem.split(': ', 1)[-1]}")
     return problems
+
+
+def custom_object_problem(rt: Runtime, obj: ObjectConfig) -> str | None:
+    """A custom object the portal does not have (under any of its names), or required properties
+    of it that the object does not map (creating a record without them fails)."""
+    portal = rt.writer.custom_objects()
+    found = find_custom(obj.object_type, portal)
+    if found is None:
+        return f"object_type: {unknown_custom(obj.object_type, portal)}"
+    missing = [p for p in found.required if p not in obj.fields]
+    if missing:
+        return (f"fields: {obj.object_type} requires {', '.join(missing)} (requiredProperties of its schema); map "
+                "them, or HubSpot refuses to create its records")
+    return None
 
 
 def selected(rt: Runtime, names: Sequence[str] | None) -> list[ObjectConfig]:
@@ -70,6 +91,12 @@ def preflight(rt: Runtime, objects: Sequence[ObjectConfig], require_state: bool 
     rt.writer  # noqa: B018 - a missing token is reported here, on its own
     for obj in objects:
         index = rt.config.objects.index(obj)
+        if is_custom(obj.object_type):
+            problem = custom_object_problem(rt, obj)
+            if problem:
+                problems.append(f"objects[{index}].{problem}")
+                if problem.startswith("object_type"):
+                    continue
         if obj.object_type not in schemas:
             try:
                 schemas[obj.object_type] = rt.schemas.get(obj.object_type)

@@ -162,3 +162,28 @@ def test_upsert_request_model_roundtrip_uses_object_write_trace_id(contacts_batc
         ])
     )
     assert response.results[0].object_write_trace_id == "t-1"
+
+
+def test_a_unique_email_property_of_companies_is_matched_exactly_and_keeps_its_case(emulator, hubspot_client):
+    """Only a contact's email is compared case-insensitively (shared/hubspot-api.md, upsert and matching);
+    a unique property that happens to be named email on another object is a plain unique string."""
+    from hubspot.crm import companies
+
+    emulator.add_property("companies", {"name": "email", "label": "Email", "type": "string", "fieldType": "text",
+                                        "hasUniqueValue": True})
+
+    def upsert(value: str, name: str) -> companies.SimplePublicUpsertObject:
+        [result] = hubspot_client.crm.companies.batch_api.upsert(
+            companies.BatchInputSimplePublicObjectBatchInputUpsert(inputs=[
+                companies.SimplePublicObjectBatchInputUpsert(id=value, id_property="email", properties={"name": name})
+            ])).results
+        return result
+
+    first = upsert("Ops@Acme.com", "Upper")
+    second = upsert("ops@acme.com", "Lower")
+    again = upsert("Ops@Acme.com", "Upper again")
+
+    assert first.new and second.new and not again.new and again.id == first.id != second.id
+    assert first.properties["email"] == "Ops@Acme.com"
+    assert emulator.find("companies", "email", "Ops@Acme.com")["id"] == first.id
+    assert emulator.find("companies", "email", "ops@acme.com")["id"] == second.id

@@ -107,7 +107,7 @@ def test_object_lookup_by_unknown_name_is_a_configuration_error() -> None:
         config.object("deals")
 
 
-@pytest.mark.parametrize("name", ["demo.yaml", "sqlserver.yaml"])
+@pytest.mark.parametrize("name", ["demo.yaml", "sqlserver.yaml", "objects.yaml"])
 def test_shipped_examples_load(name: str) -> None:
     config = load_config(ROOT / "examples" / name)
 
@@ -388,3 +388,9 @@ def test_a_ceiling_above_every_tier_is_refused_for_hubspot_itself_but_not_for_an
     check_ceiling(config, "http://127.0.0.1:8090")  # an emulator may allow more
     data["hubspot"]["requests_per_10s"] = 250
     check_ceiling(parse_config(data), None)
+
+
+def test_the_readme_shows_the_objects_example_as_shipped() -> None:
+    example = (ROOT / "examples" / "objects.yaml").read_text()
+    objects = example[example.index("objects:\n") + len("objects:\n"):]
+    assert objects in (ROOT / "README.md").read_text()
