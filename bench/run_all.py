@@ -26,6 +26,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "rate_ceiling": ([], ["--rows", "3100", "--slice", "100"]),
     "state_cost": ([], ["--rows", "3000"]),
     "backfill_memory": ([], ["--sizes", "2000,6000"]),
+    "associations": ([], ["--rows", "1000"]),
 }
 
 

@@ -84,7 +84,8 @@ SCHEMA = [
         UPDATE {table} SET row_version = (SELECT value FROM demo_clock) WHERE {key} = NEW.{key};
     END""")),
 ]
-DEAL_STAGES = ["appointmentscheduled", "qualifiedtobuy", "presentationscheduled", "closedwon", "closedlost"]
+# as the CRM team writes them: HubSpot labels in any case, and two codes of their own (stage_map)
+DEAL_STAGES = ["Appointment Scheduled", "qualified to buy", "Presentation Scheduled", "WON", "LOST"]
 
 
 def _row(i: int, rnd: random.Random) -> dict[str, object]:

@@ -183,6 +183,14 @@ def test_demo_runs_with_no_token_and_second_run_sends_only_edits(tmp_path):
         valid = {email.strip().lower() for email in contact_of.values()}
         assert linked == sorted((e.strip().lower(), name) for e, name in rows if e.strip().lower() in valid)
         assert len(linked) == 940
+        # deals: SQL holds stage labels in any case and two codes of the CRM team's own (stage_map)
+        stage_ids = {"Appointment Scheduled": "appointmentscheduled", "qualified to buy": "qualifiedtobuy",
+                     "Presentation Scheduled": "presentationscheduled", "WON": "closedwon", "LOST": "closedlost"}
+        with sa.create_engine(f"sqlite:///{tmp_path / 'demo.db'}").connect() as conn:
+            stages = dict(conn.execute(sa.text("SELECT CAST(deal_id AS TEXT), stage FROM deals")).all())
+        deals = {r["properties"]["external_id"]: r["properties"] for r in emu.records("deals")}
+        assert {k: (d["pipeline"], d["dealstage"]) for k, d in deals.items()} == {
+            k: ("default", stage_ids[v]) for k, v in stages.items()}
 
 
 def test_unreachable_hubspot_exits_3_with_one_line(project):
