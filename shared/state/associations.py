@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, func, select, update
 
+from shared.errors import RetryableError
 from shared.state.tables import StateTables, utcnow
 
 
@@ -52,26 +53,43 @@ class Associations(StateTables):
                 a.object_name == object_name, self._in(a.source_key, list(source_keys))))).mappings().all()
         return {(r["source_key"], r["association"]): _link(r) for r in rows}
 
-    def save_links(self, links: Sequence[LinkState]) -> None:
-        """Insert or update links (inside the caller's transaction when there is one)."""
+    def save_links(self, links: Sequence[LinkState],
+                   expected: dict[tuple[str, str, str], LinkState | None] | None = None) -> list[LinkState]:
+        """Insert or update links (inside the caller's transaction when there is one).
+
+        With ``expected`` (slot -> the link as the caller read it, None: absent), a link is saved
+        only if its row is still as read: the rows are locked first, so a sweep and a row's own
+        batch deciding one link at once cannot both win. Returns the current state of each link
+        that was not saved (the caller acts on what happened meanwhile)."""
         if not links:
-            return
+            return []
         now = utcnow()
         a = self.links.c
+        conflicts: list[LinkState] = []
         with self._begin() as conn:
             by_object: dict[str, list[LinkState]] = {}
             for link in links:
                 by_object.setdefault(link.object_name, []).append(link)
             for object_name, group in sorted(by_object.items()):
                 keys = sorted({link.source_key for link in group})
-                existing = {(r.source_key, r.association) for r in conn.execute(
-                    select(a.source_key, a.association).where(and_(
-                        a.object_name == object_name, self._in(a.source_key, keys)))).all()}
+                stmt = select(self.links).where(and_(a.object_name == object_name, self._in(a.source_key, keys)))
+                if expected is not None:
+                    stmt = stmt.order_by(a.source_key, a.association).with_for_update()
+                current = {(r["source_key"], r["association"]): _link(r)
+                           for r in conn.execute(stmt).mappings().all()}
                 ordered = sorted(group, key=lambda link: link.slot)  # one order: no deadlock between workers
-                fresh = [link for link in ordered if (link.source_key, link.association) not in existing]
+                if expected is not None:
+                    moved = [link for link in ordered
+                             if not _same(current.get((link.source_key, link.association)), expected.get(link.slot))]
+                    conflicts += [current[(link.source_key, link.association)] for link in moved
+                                  if (link.source_key, link.association) in current]
+                    ordered = [link for link in ordered if link not in moved]
+                fresh = [link for link in ordered if (link.source_key, link.association) not in current]
                 if not self._insert_absent(conn, self.links, [_values(link, now) for link in fresh]):
-                    existing.update((link.source_key, link.association) for link in fresh)
-                old = [link for link in ordered if (link.source_key, link.association) in existing]
+                    if expected is not None:  # inserted by another worker since the read: theirs stands
+                        raise RetryableError("an association was recorded by another worker meanwhile; retrying")
+                    current.update({(link.source_key, link.association): link for link in fresh})
+                old = [link for link in ordered if (link.source_key, link.association) in current]
                 if old:
                     conn.execute(
                         update(self.links).where(and_(
@@ -81,6 +99,7 @@ class Associations(StateTables):
                         [{"p_object": link.object_name, "p_key": link.source_key, "p_assoc": link.association,
                           **{f"p_{name}": getattr(link, name) for name in _FIELDS}, "p_updated_at": now}
                          for link in old])
+        return conflicts
 
     def pending_to(self, to_object: str, to_keys: Iterable[str]) -> list[LinkState]:
         """Links waiting for one of these target rows to have a HubSpot id."""
@@ -147,6 +166,13 @@ class Associations(StateTables):
         stmt = stmt.order_by(a.updated_at.desc()).limit(limit)
         with self._connect() as conn:
             return [_link(r) for r in conn.execute(stmt).mappings().all()]
+
+
+def _same(now: LinkState | None, then: LinkState | None) -> bool:
+    """The link row is as the caller read it (what matters: its status, target and ids)."""
+    if now is None or then is None:
+        return now is None and then is None
+    return (now.status, now.to_key, now.from_id, now.to_id) == (then.status, then.to_key, then.from_id, then.to_id)
 
 
 def _values(link: LinkState, now: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from shared.config import AssociationSpec, ObjectConfig, SyncConfig
@@ -153,11 +153,18 @@ class Linker:
                 if before is None or (before.status, before.to_key, before.reason) != ("pending", to_key, link.reason):
                     changed.append(link)
                 counts.pending += 1
-        counts.unlinked += self._remove(obj, to_remove)
+        counts.unlinked += self._remove(obj, to_remove, existing)
         made = self._make(obj, to_make)
         counts.linked += sum(1 for link in made if link.status == "made")
         counts.failed += sum(1 for link in made if link.status == "failed")
-        self.state.save_links(changed + made)
+        expected = {link.slot: existing.get((link.source_key, link.association)) for link in changed + made}
+        for current in self.state.save_links(changed + made, expected):
+            # a sweep made this row's waiting link while this batch decided it anew: a link for the
+            # foreign key the row held before is one nobody wants now (unless it is the same link)
+            mine = next(link for link in changed + made if link.slot == current.slot)
+            if current.status == "made" and (current.from_id, current.to_id) != (mine.from_id, mine.to_id):
+                self._unlink_stray(obj, current)
+            self.state.save_links([mine])
         return counts
 
     def wanted(self, assoc: AssociationSpec, rows: dict[str, DeltaRow], keys: Iterable[str]) -> dict[str, str | None]:
@@ -211,10 +218,11 @@ class Linker:
         if not ids or not any(a.to == obj.name for o in self.config.objects for a in o.associations):
             return counts
         waiting = self.state.pending_to(obj.name, ids)
+        expected = {link.slot: replace(link) for link in waiting}  # as read: saved only if still so
         for link in waiting:
             link.to_id = ids[link.to_key or ""]
             link.run_id = run_id
-        return self._make_many(waiting)
+        return self._make_many(waiting, expected)
 
     def sweep(self, run_id: str | None = None) -> LinkCounts:
         """Make every pending link whose target has a HubSpot id by now."""
@@ -225,21 +233,24 @@ class Linker:
         # a target rejected after a linking batch looked it up (both ran at once): say so
         stale = [(link, f"{link.to_object} row {link.to_key} was rejected: {reason}")
                  for link, reason in self.state.pending_on_rejected(names)]
-        self.state.save_links([_with_reason(link, why) for link, why in stale if link.reason != why])
+        stale = [(link, why) for link, why in stale if link.reason != why]
+        expected = {link.slot: replace(link) for link, _ in stale}  # a row decided meanwhile keeps its decision
+        self.state.save_links([_with_reason(link, why) for link, why in stale], expected)
         while True:
             ready = self.state.pending_ready(names)
+            expected = {link.slot: replace(link, to_id=None) for link in ready}  # to_id: the target's, joined
             if not ready:
                 return counts
             for link in ready:
                 link.run_id = run_id or link.run_id
-            made = self._make_many(ready)
+            made = self._make_many(ready, expected)
             counts.add(made)
             if made.linked + made.failed == 0:
                 return counts
 
     # -- HubSpot --
 
-    def _make_many(self, links: list[LinkState]) -> LinkCounts:
+    def _make_many(self, links: list[LinkState], expected: dict[tuple[str, str, str], LinkState | None]) -> LinkCounts:
         counts = LinkCounts()
         by_object: dict[str, list[LinkState]] = {}
         for link in links:
@@ -249,8 +260,26 @@ class Linker:
             done += self._make(self.config.object(name), group)
         counts.linked = sum(1 for link in done if link.status == "made")
         counts.failed = sum(1 for link in done if link.status == "failed")
-        self.state.save_links(done)
+        for current in self.state.save_links(done, expected):
+            # the row's own batch decided this link meanwhile (its foreign key moved): what this
+            # sweep just made stands only if that batch wants the same link
+            mine = next(link for link in done if link.slot == current.slot)
+            if mine.status == "made" and not (current.status == "made"
+                                              and (current.from_id, current.to_id) == (mine.from_id, mine.to_id)):
+                self._unlink_stray(self.config.object(mine.object_name), mine)
         return counts
+
+    def _unlink_stray(self, obj: ObjectConfig, link: LinkState) -> None:
+        """Remove a link hubsync made that no row wants (two deciders raced; state holds the other)."""
+        assoc = next((a for a in obj.associations if a.name == link.association), None)
+        if assoc is None or not link.from_id or not link.to_id:
+            return
+        category, type_id = _parse_type(link.type_id) or self.type_of(obj, assoc)
+        self.state.commit_held()
+        self.writer.unlink(obj.object_type, self.config.object(assoc.to).object_type, [(link.from_id, link.to_id)],
+                           category, type_id)
+        log_event(log, logging.INFO, "stray_link_removed", object=obj.name, source_key=link.source_key,
+                  association=link.association)
 
     def _make(self, obj: ObjectConfig, links: list[LinkState]) -> list[LinkState]:
         """Create the links (from_id and to_id known), grouped by association; returns them made
@@ -279,9 +308,12 @@ class Linker:
             out += group
         return out
 
-    def _remove(self, obj: ObjectConfig, stale: list[LinkState]) -> int:
-        """Remove links hubsync made whose foreign key changed (``remove_stale``); the rows' new
-        links are saved by the caller."""
+    def _remove(self, obj: ObjectConfig, stale: list[LinkState],
+                existing: dict[tuple[str, str], LinkState]) -> int:
+        """Remove links hubsync made whose foreign key changed (``remove_stale``). The removal is
+        recorded at once, in its own commit: if what follows fails, state must not still say made
+        (a key moving back would then find the link "made" and never make it again). ``existing``
+        is updated to what state now holds; the rows' new links are saved by the caller."""
         specs = {a.name: a for a in obj.associations}
         removed = 0
         by_assoc: dict[str, list[LinkState]] = {}
@@ -295,6 +327,12 @@ class Linker:
                 continue
             self.state.commit_held()
             self.writer.unlink(obj.object_type, self.config.object(assoc.to).object_type, pairs, category, type_id)
+            gone = [replace(link, status="removed", reason=None) for link in group]
+            conflicts = self.state.save_links(gone, {link.slot: link for link in group})
+            moved = {c.slot for c in conflicts}
+            for link in gone:
+                if link.slot not in moved:
+                    existing[(link.source_key, link.association)] = link
             removed += len(pairs)
             log_event(log, logging.INFO, "associations_removed", object=obj.name, association=name, links=len(pairs))
         return removed
