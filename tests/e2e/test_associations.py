@@ -441,3 +441,40 @@ def test_plan_counts_links_to_make_to_remove_and_to_wait_for_and_writes_nothing(
     # make: 1 -> company 2; remove (remove_stale): 1's and 2's old links; wait: 5 -> company 9 (no such row)
     assert (plan.counts.linked, plan.counts.unlinked, plan.counts.link_pending) == (1, 2, 1)
     assert [c for c in emulator.calls[calls:] if c[0] == "POST" and "/batch/read" not in c[1]] == []
+
+
+def test_many_contacts_of_one_deal_from_the_contacts_foreign_key(source_db, emulator):
+    """deal -> contacts is one-to-many: the key sits on the contacts' table and the association is
+    declared there (contacts -> deals); HubSpot shows it from both sides."""
+    engine, schema = source_db
+    md = sa.MetaData(schema=schema)
+    deals = sa.Table("deals", md, sa.Column("deal_id", sa.Integer, primary_key=True), sa.Column("name", sa.String(50)),
+                     sa.Column("row_version", sa.BigInteger, nullable=False))
+    people = sa.Table("people", md, sa.Column("person_id", sa.Integer, primary_key=True),
+                      sa.Column("email", sa.String(100)), sa.Column("deal_id", sa.Integer),
+                      sa.Column("row_version", sa.BigInteger, nullable=False))
+    md.create_all(engine)
+    _portal(emulator)
+    prefix = f"{schema}." if schema else ""
+    objects = [
+        {"name": "people", "object_type": "contacts", "table": f"{prefix}people", "key": ["person_id"],
+         "watermark": {"column": "row_version", "kind": "integer"}, "id_property": "email",
+         "fields": {"email": {"column": "email", "transform": ["trim", "email"], "required": True}},
+         "associations": [{"to": "deals", "column": "deal_id"}]},
+        {"name": "deals", "object_type": "deals", "table": f"{prefix}deals", "key": ["deal_id"],
+         "watermark": {"column": "row_version", "kind": "integer"}, "id_property": "sql_deal_id",
+         "fields": {"sql_deal_id": {"column": "deal_id", "transform": "string"}, "dealname": {"column": "name"}}},
+    ]
+    rt = _runtime(engine, emulator, state_schema=f"{schema}_state" if schema else "hubsync", objects=objects)
+    with engine.begin() as conn:
+        conn.execute(deals.insert(), [{"deal_id": d, "name": f"D{d}", "row_version": 1} for d in (1, 2)])
+        conn.execute(people.insert(), [{"person_id": p, "email": f"p{p}@example.com", "deal_id": 1 + p % 2,
+                                        "row_version": 1} for p in range(1, 7)])
+
+    run_sync(rt, workers=2)
+
+    deal = {r["properties"]["sql_deal_id"]: r["id"] for r in emulator.records("deals")}
+    contact = {r["properties"]["email"]: r["id"] for r in emulator.records("contacts")}
+    expected = sorted((contact[f"p{p}@example.com"], deal[str(1 + p % 2)]) for p in range(1, 7))
+    assert sorted((f, t) for f, t, tid in emulator.associations("contacts", "deals") if tid == 4) == expected
+    assert sorted((t, f) for f, t, tid in emulator.associations("deals", "contacts") if tid == 3) == expected
