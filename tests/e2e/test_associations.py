@@ -281,11 +281,13 @@ def test_links_converge_under_faults_and_moving_keys(pg_engine, pg_schema, emula
     monkeypatch.setattr(Associations, "save_links", save_or_die)
     version = 2
     for round_ in range(4):
-        for _ in range(4):  # link writes and removals (the label reads are made once, at the start)
-            emulator.inject_fault(rnd.choice([503, 500, 429, 502]), path_contains="/batch/create")
-            emulator.inject_fault(rnd.choice([503, 500, 429, 502]), path_contains="/batch/labels/archive")
+        # link writes and removals (the label reads are made once, at the start); no 429 here: a 429
+        # pauses every caller for HubSpot's window (30 s), tests/e2e/test_chaos.py covers it
+        for _ in range(4):
+            emulator.inject_fault(rnd.choice([503, 500, 502, 504]), path_contains="/batch/create")
+            emulator.inject_fault(rnd.choice([503, 500, 502, 504]), path_contains="/batch/labels/archive")
         for _ in range(3):
-            emulator.inject_fault(rnd.choice([503, 500, 429]), path_contains="batch/upsert")
+            emulator.inject_fault(rnd.choice([503, 500, 502]), path_contains="batch/upsert")
         run_sync(rt, workers=3, base_backoff=0.01, give_up_after=1000)
         with engine.begin() as conn:  # the next round's changes
             people = tables["people"]
