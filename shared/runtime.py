@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
@@ -30,6 +31,7 @@ from shared.source.sql_reader import WatermarkDelta
 from shared.source.table import SourceTable, TableCache
 from shared.state import StateStore
 from shared.sync.batch_processor import Worker
+from shared.sync.linker import Linker
 from shared.sync.planner import Planner
 
 log = logging.getLogger("hubsync.runtime")
@@ -46,6 +48,7 @@ class Runtime:
     make_writer: Callable[[], HubSpotWriter]
     _writer: HubSpotWriter | None = None
     _schemas: SchemaCache | None = None
+    _link_types: dict[Any, Any] = field(default_factory=dict)  # association types, resolved once per process
 
     @property
     def schemas(self) -> SchemaCache:
@@ -141,11 +144,14 @@ class Runtime:
                        schema_for=lambda object_type: self.schemas.get(object_type))
 
     def worker(self) -> Worker:
-        from shared.sync.linker import Linker
-
         sources = TableCache(self.source_table)
-        return Worker(self.config, self.state, self.writer, sources, self.schemas,
-                      linker=Linker(self.config, self.state, self.writer, sources))
+        return Worker(self.config, self.state, self.writer, sources, self.schemas, linker=self.linker(sources))
+
+    def linker(self, sources: TableCache | None = None) -> Linker:
+        """Associations' linker; the association types it resolves are kept for the process (a
+        Function builds a worker per message: one labels call per pair of object types, not per batch)."""
+        return Linker(self.config, self.state, self.writer, sources or TableCache(self.source_table),
+                      _types=self._link_types)
 
     def handler(self) -> MessageHandler:
         return MessageHandler(self.worker(), self.state, self.queue, self.settings.queue_name)

@@ -17,7 +17,6 @@ from shared.mapping.field_mapper import match_value
 from shared.runtime import Runtime
 from shared.sync import assessment
 from shared.sync.assessment import BatchCounts, Candidate
-from shared.sync.linker import Linker
 
 
 @dataclass
@@ -56,7 +55,7 @@ def preview(rt: Runtime, obj: ObjectConfig, schema: PortalSchema, sample: int = 
         for start in range(0, len(candidates), 100):
             _compare(rt, obj, candidates[start:start + 100], out, sample)
         if obj.associations:
-            links = _linker(rt).preview(obj, {k: r for k, r in rows.items() if k not in rejected(settled)})
+            links = rt.linker().preview(obj, {k: r for k, r in rows.items() if k not in rejected(settled)})
             out.counts.linked += links.linked
             out.counts.unlinked += links.unlinked
             out.counts.link_pending += links.pending
@@ -68,12 +67,6 @@ def preview(rt: Runtime, obj: ObjectConfig, schema: PortalSchema, sample: int = 
 
 def rejected(settled: list) -> set[str]:  # type: ignore[type-arg]
     return {st.source_key for st in settled if st.last_outcome in ("rejected", "missing")}
-
-
-def _linker(rt: Runtime) -> Linker:
-    from shared.source.table import TableCache
-
-    return Linker(rt.config, rt.state, rt.writer, TableCache(rt.source_table))
 
 
 def _drop_duplicates(rt: Runtime, obj: ObjectConfig, schema: PortalSchema, candidates: list[Candidate],

@@ -105,11 +105,8 @@ def preflight(rt: Runtime, objects: Sequence[ObjectConfig], require_state: bool 
                 continue
         problems += [f"objects[{index}].{p}" for p in check_fields(schemas[obj.object_type], obj)]
     if any(o.associations for o in objects) and not problems:
-        from shared.source.table import TableCache
-        from shared.sync.linker import Linker
-
         # every declared association type (a label the portal lacks, a pair with no default) is named here
-        problems += Linker(rt.config, rt.state, rt.writer, TableCache(rt.source_table)).check(objects)
+        problems += rt.linker().check(objects)
     if problems:
         raise ConfigurationError(
             f"{len(problems)} problem(s) found:\n  " + "\n  ".join(problems), problems

@@ -480,3 +480,12 @@ def test_many_contacts_of_one_deal_from_the_contacts_foreign_key(source_db, emul
     expected = sorted((contact[f"p{p}@example.com"], deal[str(1 + p % 2)]) for p in range(1, 7))
     assert sorted((f, t) for f, t, tid in emulator.associations("contacts", "deals") if tid == 4) == expected
     assert sorted((t, f) for f, t, tid in emulator.associations("deals", "contacts") if tid == 3) == expected
+
+
+def test_association_types_are_read_once_per_process_not_per_message(source_db, emulator):
+    """A Function builds a worker per queue message: the labels call must not come with each."""
+    _engine, _tables, rt = _setup(source_db, emulator)
+    people = rt.config.object("people")
+    for _ in range(3):  # three messages, three workers
+        assert rt.worker().linker.type_of(people, people.associations[0]) == ("HUBSPOT_DEFINED", CONTACT_TO_COMPANY)
+    assert len([c for c in emulator.calls if c[1].endswith("/labels")]) == 1
