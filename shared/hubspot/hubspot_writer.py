@@ -16,7 +16,7 @@ import datetime as dt
 import json
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -284,19 +284,8 @@ class HubSpotWriter:
         """Link each (from id, to id) with one association type, in calls of at most
         ``MAX_LINKS``; returns the pairs HubSpot refused, with its reason (a record gone)."""
         refused: dict[tuple[str, str], str] = {}
-        api = self._api("links")
-        from_type, to_type = self.api_type(from_type), self.api_type(to_type)
-        for start in range(0, len(pairs), MAX_LINKS):
-            chunk = list(pairs[start:start + MAX_LINKS])
-            body = {"inputs": [{"from": {"id": f}, "to": {"id": t},
-                                "types": [{"associationCategory": category, "associationTypeId": type_id}]}
-                               for f, t in chunk]}
-            data, _ = self._call(
-                f"POST /crm/v4/associations/{from_type}/{to_type}/batch/create",
-                lambda body=body: _json(api.create_with_http_info(from_type, to_type, body,
-                                                                  _request_timeout=self.timeout,
-                                                                  _preload_content=False)),
-            )
+        for chunk, data in self._link_calls("batch/create", "create_with_http_info", from_type, to_type, pairs,
+                                            category, type_id):
             for error in data.get("errors") or []:
                 context = error.get("context") or {}
                 reason = f"{error.get('category')}: {error.get('message')}"
@@ -311,6 +300,15 @@ class HubSpotWriter:
     def unlink(self, from_type: str, to_type: str, pairs: Sequence[tuple[str, str]], category: str,
                type_id: int) -> None:
         """Remove one association type between each pair (other types, a person's labels, stay)."""
+        for _ in self._link_calls("batch/labels/archive", "archive_labels_with_http_info", from_type, to_type,
+                                  pairs, category, type_id):
+            pass
+
+    def _link_calls(self, endpoint: str, method: str, from_type: str, to_type: str,
+                    pairs: Sequence[tuple[str, str]], category: str,
+                    type_id: int) -> Iterator[tuple[list[tuple[str, str]], dict[str, Any]]]:
+        """One v4 batch call per ``MAX_LINKS`` pairs, each with one association type; yields each
+        chunk with HubSpot's answer."""
         api = self._api("links")
         from_type, to_type = self.api_type(from_type), self.api_type(to_type)
         for start in range(0, len(pairs), MAX_LINKS):
@@ -318,12 +316,12 @@ class HubSpotWriter:
             body = {"inputs": [{"from": {"id": f}, "to": {"id": t},
                                 "types": [{"associationCategory": category, "associationTypeId": type_id}]}
                                for f, t in chunk]}
-            self._call(
-                f"POST /crm/v4/associations/{from_type}/{to_type}/batch/labels/archive",
-                lambda body=body: _json(api.archive_labels_with_http_info(from_type, to_type, body,
-                                                                          _request_timeout=self.timeout,
-                                                                          _preload_content=False)),
+            data, _ = self._call(
+                f"POST /crm/v4/associations/{from_type}/{to_type}/{endpoint}",
+                lambda body=body: _json(getattr(api, method)(from_type, to_type, body, _request_timeout=self.timeout,
+                                                            _preload_content=False)),
             )
+            yield chunk, data
 
     def _results(self, data: dict[str, Any], id_property: str | None, what: str) -> list[WriteResult]:
         if not data:
